@@ -1,0 +1,306 @@
+# Copyright: dcaas.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Data model of the Dynamic Cluster engine.
+
+This module is private to the dcaas.cluster collection; its API may change
+without notice. Standard library only: it is imported by modules that run on
+managed hosts and by the daemon.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+# Labels (podman) / metadata (OpenStack) that mark an instance as ours. A
+# restarted engine adopts exactly the instances that carry the cluster label
+# and never touches anything else.
+LABEL_CLUSTER = "dcaas.cluster"
+LABEL_ROLE = "dcaas.role"
+LABEL_RESOURCE = "dcaas.resource"
+ROLE_WORKER = "worker"
+
+# Reason text the engine puts on nodes it drains; a node drained by an admin
+# (any other reason) is left alone.
+DRAIN_REASON_PREFIX = "dcaas:"
+
+
+class NodeState(str, enum.Enum):
+    """Life cycle of a cloud worker as the engine sees it."""
+
+    STARTING = "starting"  # instance exists, not yet registered with the WLM
+    IDLE = "idle"
+    BUSY = "busy"
+    DRAINING = "draining"  # no new jobs; may still run some
+    DOWN = "down"  # WLM says down/not responding, or the instance failed
+    DELETING = "deleting"  # instance is going away
+
+
+class InstanceStatus(str, enum.Enum):
+    """Provider-neutral instance status."""
+
+    BUILDING = "building"
+    ACTIVE = "active"
+    ERROR = "error"  # failed to boot (OpenStack ERROR, podman exited non-zero)
+    STOPPED = "stopped"
+    DELETING = "deleting"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as the WLM reports it.
+
+    ``cores`` and ``memory_mb`` are per node; ``nodes`` is how many nodes the
+    job needs at once. ``eligible`` is False for jobs that wait for something
+    capacity cannot fix (dependency, hold, begin time).
+    """
+
+    id: str
+    state: str  # "pending" or "running" (others are dropped by adapters)
+    cores: int = 1
+    memory_mb: int = 0
+    nodes: int = 1
+    walltime_s: int | None = None
+    partitions: tuple[str, ...] = ()
+    account: str | None = None
+    features: frozenset[str] = frozenset()
+    user: str | None = None
+    eligible: bool = True
+    reason: str | None = None
+    node_names: tuple[str, ...] = ()  # where it runs
+    submit_time: float | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.state == "pending"
+
+
+@dataclass(frozen=True)
+class WlmNode:
+    """A compute node as the WLM reports it."""
+
+    name: str
+    state: str  # normalised: idle, busy, draining, drained, down, unknown
+    cores: int = 0
+    cores_alloc: int = 0
+    memory_mb: int = 0
+    reason: str | None = None
+    features: frozenset[str] = frozenset()
+    address: str | None = None
+    jobs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A cloud instance that carries this cluster's labels."""
+
+    id: str
+    name: str
+    resource: str
+    status: InstanceStatus
+    created: float  # epoch seconds
+    role: str = ROLE_WORKER
+    address: str | None = None
+    zone: str | None = None
+    tenant: str | None = None
+    fault: str | None = None
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One place workers can be started: cloud project + zone + flavor + image."""
+
+    name: str
+    flavor: str
+    image: str
+    cores: int
+    memory_mb: int
+    min: int = 0
+    max: int = 10
+    priority: int = 100  # lower runs first
+    zone: str | None = None
+    tenant: str | None = None
+    accounts: tuple[str, ...] = ()  # empty: shared pool, any account
+    partitions: tuple[str, ...] = ()  # empty: any partition
+    features: tuple[str, ...] = ()
+    options: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def shared(self) -> bool:
+        return not self.accounts
+
+
+@dataclass(frozen=True)
+class Node:
+    """A managed worker: an instance merged with its WLM node, if any."""
+
+    name: str
+    resource: str
+    state: NodeState
+    instance_id: str | None
+    created: float
+    cores: int
+    memory_mb: int
+    cores_alloc: int = 0
+    jobs: tuple[str, ...] = ()
+    address: str | None = None
+    zone: str | None = None
+    tenant: str | None = None
+    drained_by_us: bool = False
+    in_wlm: bool = False
+    reason: str | None = None
+
+    @property
+    def running_jobs(self) -> bool:
+        return bool(self.jobs) or self.cores_alloc > 0
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """What a cloud project can still take; None means no limit known."""
+
+    instances: int | None = None
+    cores: int | None = None
+    memory_mb: int | None = None
+
+    def nodes_for(self, cores: int, memory_mb: int) -> int | None:
+        """How many more nodes of this size fit, or None for unlimited."""
+        limits = []
+        if self.instances is not None:
+            limits.append(self.instances)
+        if self.cores is not None and cores > 0:
+            limits.append(self.cores // cores)
+        if self.memory_mb is not None and memory_mb > 0:
+            limits.append(self.memory_mb // memory_mb)
+        return max(0, min(limits)) if limits else None
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything the policy needs to know about the world at one instant."""
+
+    jobs: tuple[Job, ...]
+    nodes: tuple[Node, ...]
+    # WLM nodes that look like ours (dynamic, cluster feature) but have no
+    # instance behind them any more: to be removed from the WLM.
+    stale_wlm_nodes: tuple[str, ...] = ()
+    headroom: dict[str, Headroom] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The admin's manual controls (kept in the state file)."""
+
+    auto: bool = True  # False: plan and report, act on nothing
+    frozen: bool = False  # True: no launch, drain or delete
+    drained_resources: frozenset[str] = frozenset()
+    held_nodes: frozenset[str] = frozenset()
+
+    def to_dict(self) -> dict:
+        return {
+            "auto": self.auto,
+            "frozen": self.frozen,
+            "drained_resources": sorted(self.drained_resources),
+            "held_nodes": sorted(self.held_nodes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Controls:
+        data = data or {}
+        return cls(
+            auto=bool(data.get("auto", True)),
+            frozen=bool(data.get("frozen", False)),
+            drained_resources=frozenset(data.get("drained_resources", ())),
+            held_nodes=frozenset(data.get("held_nodes", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Backoff:
+    until: float
+    failures: int
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class Timers:
+    """Small state that survives restarts; losing it is safe.
+
+    idle_since / down_since restart their clocks, back-offs are forgotten.
+    """
+
+    idle_since: dict[str, float] = field(default_factory=dict)
+    down_since: dict[str, float] = field(default_factory=dict)
+    backoff: dict[str, Backoff] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "idle_since": dict(sorted(self.idle_since.items())),
+            "down_since": dict(sorted(self.down_since.items())),
+            "backoff": {
+                name: {"until": b.until, "failures": b.failures, "last_error": b.last_error}
+                for name, b in sorted(self.backoff.items())
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Timers:
+        data = data or {}
+        return cls(
+            idle_since={str(k): float(v) for k, v in (data.get("idle_since") or {}).items()},
+            down_since={str(k): float(v) for k, v in (data.get("down_since") or {}).items()},
+            backoff={
+                str(k): Backoff(float(v["until"]), int(v["failures"]), str(v.get("last_error", "")))
+                for k, v in (data.get("backoff") or {}).items()
+            },
+        )
+
+
+@dataclass(frozen=True)
+class Launch:
+    resource: str
+    count: int
+    reason: str
+    jobs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NodeAction:
+    """drain, resume, delete or forget (remove a stale WLM node)."""
+
+    action: str
+    node: str
+    resource: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Unfit:
+    job: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    launches: tuple[Launch, ...] = ()
+    actions: tuple[NodeAction, ...] = ()
+    unfit: tuple[Unfit, ...] = ()
+    timers: Timers = field(default_factory=Timers)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.launches or self.actions)
+
+    def to_dict(self) -> dict:
+        return {
+            "launch": [
+                {"resource": x.resource, "count": x.count, "reason": x.reason, "jobs": list(x.jobs)}
+                for x in self.launches
+            ],
+            "actions": [
+                {"action": a.action, "node": a.node, "resource": a.resource, "reason": a.reason} for a in self.actions
+            ],
+            "unfit_jobs": [{"job": u.job, "reason": u.reason} for u in self.unfit],
+            "notes": list(self.notes),
+        }

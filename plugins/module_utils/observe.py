@@ -1,0 +1,119 @@
+# Copyright: dcaas.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Merge what the cloud and the WLM report into one view of the cluster.
+
+Private to the dcaas.cluster collection. Pure functions: the reconcile loop
+feeds them what the adapters read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
+    DRAIN_REASON_PREFIX,
+    ROLE_WORKER,
+    Headroom,
+    Instance,
+    InstanceStatus,
+    Job,
+    Node,
+    NodeState,
+    Observed,
+    Resource,
+    WlmNode,
+)
+
+_WLM_STATE = {
+    "idle": NodeState.IDLE,
+    "busy": NodeState.BUSY,
+    "draining": NodeState.DRAINING,
+    "drained": NodeState.DRAINING,
+    "down": NodeState.DOWN,
+    # Registered but not answering yet looks like a node still booting; the
+    # boot timeout bounds how long that may last.
+    "unknown": NodeState.STARTING,
+}
+
+
+def node_state(instance: Instance, wlm: WlmNode | None) -> tuple[NodeState, str | None]:
+    if instance.status is InstanceStatus.DELETING:
+        return NodeState.DELETING, None
+    if instance.status is InstanceStatus.ERROR:
+        return NodeState.DOWN, instance.fault or "instance failed"
+    if instance.status is InstanceStatus.STOPPED:
+        return NodeState.DOWN, instance.fault or "instance stopped"
+    if wlm is None:
+        return NodeState.STARTING, None
+    return _WLM_STATE.get(wlm.state, NodeState.DOWN), wlm.reason
+
+
+def merge(
+    instances: Iterable[Instance],
+    wlm_nodes: Iterable[WlmNode],
+    jobs: Iterable[Job],
+    resources: Iterable[Resource],
+    cluster: str,
+    headroom: Mapping[str, Headroom] | None = None,
+) -> Observed:
+    """Join instances and WLM nodes by name.
+
+    A WLM node that carries the cluster's name prefix but has no instance and
+    no job is stale (its instance vanished): the plan forgets it. WLM nodes
+    that are not ours (static servers, other clusters) are ignored entirely.
+    """
+    jobs = tuple(jobs)
+    by_res = {r.name: r for r in resources}
+    wlm_by_name = {n.name: n for n in wlm_nodes}
+    jobs_on: dict[str, list[str]] = {}
+    for job in jobs:
+        for name in job.node_names:
+            jobs_on.setdefault(name, []).append(job.id)
+
+    nodes = []
+    seen = set()
+    for inst in instances:
+        if inst.role != ROLE_WORKER:
+            continue
+        seen.add(inst.name)
+        wlm = wlm_by_name.get(inst.name)
+        state, reason = node_state(inst, wlm)
+        res = by_res.get(inst.resource)
+        running = tuple(sorted(set(jobs_on.get(inst.name, ())) | set(wlm.jobs if wlm else ())))
+        if state is NodeState.IDLE and running:
+            state = NodeState.BUSY  # the node list lags the job list
+        cores = (wlm.cores if wlm and wlm.cores else None) or (res.cores if res else 0)
+        memory = (wlm.memory_mb if wlm and wlm.memory_mb else None) or (res.memory_mb if res else 0)
+        nodes.append(
+            Node(
+                name=inst.name,
+                resource=inst.resource,
+                state=state,
+                instance_id=inst.id,
+                created=inst.created,
+                cores=cores,
+                memory_mb=memory,
+                cores_alloc=wlm.cores_alloc if wlm else 0,
+                jobs=running,
+                address=(wlm.address if wlm and wlm.address else None) or inst.address,
+                zone=inst.zone,
+                tenant=inst.tenant,
+                drained_by_us=bool(wlm and wlm.reason and wlm.reason.startswith(DRAIN_REASON_PREFIX)),
+                in_wlm=wlm is not None,
+                reason=reason,
+            )
+        )
+
+    prefix = f"{cluster}-"
+    stale = tuple(
+        sorted(
+            n.name
+            for n in wlm_by_name.values()
+            if n.name not in seen
+            and n.name.startswith(prefix)
+            and (not n.features or "dcaas" in n.features)
+            and not n.jobs
+            and not jobs_on.get(n.name)
+        )
+    )
+    return Observed(jobs=jobs, nodes=tuple(nodes), stale_wlm_nodes=stale, headroom=dict(headroom or {}))

@@ -1,0 +1,353 @@
+# Copyright: dcaas.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The scaling policy: a pure function ``decide(observed, config, now, timers)``.
+
+Private to the dcaas.cluster collection. No I/O, no clock, no globals: the
+same inputs always give the same plan, which is what lets the scaling module's
+check mode, the daemon, the simulator and the tests share it.
+
+How a plan is made, in order:
+
+1. Supply. Every managed node that can still take work counts with its free
+   cores and memory: booting nodes (never launch twice for the same demand),
+   idle nodes, and nodes the engine drained while idle (they are resumed
+   instead of launching new ones). Nodes past their boot timeout do not count.
+2. Demand. Pending jobs that capacity can help (``Job.eligible``), in the
+   WLM's priority order, all of them (not a first-N window). Each job's nodes
+   are packed first-fit onto the supply of the resources it may use: its
+   tenant's own pools by priority, then the shared pools by priority. What
+   does not fit is packed onto new nodes of the first resource that can take
+   the whole job at once, within max, cloud headroom, back-off and the
+   per-cycle launch budget. Jobs no resource could ever fit are reported.
+3. Floor. Resources below ``min`` get launches up to it.
+4. Retirement. Idle nodes past the idle timeout are drained (not below min,
+   never held nodes), drained-by-us nodes with no job left are deleted, nodes
+   that do not boot in time or stay down too long are deleted (their demand
+   is relaunched next cycle). A node that runs a job is never deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
+    Controls,
+    Job,
+    Launch,
+    Node,
+    NodeAction,
+    NodeState,
+    Observed,
+    Plan,
+    Resource,
+    Timers,
+    Unfit,
+)
+
+
+@dataclass
+class _Pool:
+    """Planning state of one resource during a decide() call."""
+
+    resource: Resource
+    count: int = 0  # managed nodes that exist and stay
+    headroom: int | None = None  # new nodes the cloud can still take
+    usable: bool = True  # launches allowed (not drained, frozen, backing off)
+    planned: int = 0  # launches fixed by earlier rounds
+    launch: int = 0  # launches added in the current round
+    floor: int = 0  # of the planned launches, those made for min
+    out_of_service: int = 0  # drained by an admin: counted against max, not min
+    jobs: list[str] = field(default_factory=list)
+
+    def room(self) -> int:
+        if not self.usable:
+            return 0
+        new = self.planned + self.launch
+        room = self.resource.max - self.count - new
+        if self.headroom is not None:
+            room = min(room, self.headroom - new)
+        return max(0, room)
+
+
+def _fits_flavor(job: Job, res: Resource) -> bool:
+    return job.cores <= res.cores and job.memory_mb <= res.memory_mb
+
+
+def _allowed(job: Job, res: Resource) -> bool:
+    if res.accounts and job.account not in res.accounts:
+        return False
+    if res.partitions and job.partitions and not set(job.partitions) & set(res.partitions):
+        return False
+    return not job.features or job.features <= {*res.features, "dcaas", f"dcaas_{res.name}"}
+
+
+def _order_key(res: Resource) -> tuple[int, str]:
+    return (res.priority, res.name)
+
+
+def candidates(job: Job, resources: list[Resource]) -> list[Resource]:
+    """Resources a job may run on, in the order they are tried.
+
+    The tenant's own pools (those that list the job's account) come first,
+    then the shared pools; within each group by priority, then name.
+    """
+    own = sorted((r for r in resources if r.accounts and _allowed(job, r)), key=_order_key)
+    shared = sorted((r for r in resources if not r.accounts and _allowed(job, r)), key=_order_key)
+    return own + shared
+
+
+def why_unfit(job: Job, resources: list[Resource]) -> str:
+    allowed = [r for r in resources if _allowed(job, r)]
+    if not allowed:
+        return (
+            f"no resource accepts account={job.account!r} partitions={list(job.partitions)} "
+            f"features={sorted(job.features)}"
+        )
+    fitting = [r for r in allowed if _fits_flavor(job, r)]
+    if not fitting:
+        big = max(allowed, key=lambda r: (r.cores, r.memory_mb))
+        return (
+            f"needs {job.cores} cores and {job.memory_mb} MB per node; the largest allowed "
+            f"resource {big.name!r} (flavor {big.flavor}) has {big.cores} cores and {big.memory_mb} MB"
+        )
+    most = max(fitting, key=lambda r: r.max)
+    return f"needs {job.nodes} nodes at once; the largest allowed resource {most.name!r} has max={most.max}"
+
+
+def _shape(job: Job) -> tuple:
+    return (job.cores, job.memory_mb, job.nodes, job.account, job.partitions, job.features)
+
+
+def _pack(
+    jobs: tuple[Job, ...],
+    resources: list[Resource],
+    pools: dict[str, _Pool],
+    bins: list[list],
+    budget_left: int,
+) -> tuple[list[Unfit], set[str]]:
+    """First-fit every eligible pending job onto ``bins``, launching where none fit.
+
+    ``bins`` are ``[free cores, free memory, node name or None, resource]`` in
+    creation order, oldest first; nodes launched here are appended. Scanning
+    one list in creation order, whatever the resource, is what makes the plan
+    reproducible once its launches exist as booting nodes. Returns the unfit
+    jobs and the names of existing nodes that received work.
+    """
+    unfit: list[Unfit] = []
+    used: set[str] = set()
+    launched = 0
+    first_launch_free = budget_left >= 0 and all(p.planned == 0 for p in pools.values())
+    cands_cache: dict[tuple, tuple[frozenset[str], list[_Pool]] | str] = {}
+    # Bins only shrink, so a shape's first fitting bin only moves right: each
+    # shape's scan resumes where it last found room. Shapes that found no
+    # place at all are done for this round (room and budget only shrink).
+    resume_at: dict[tuple, int] = {}
+    dead: set[tuple] = set()
+    for job in jobs:
+        if not job.pending or not job.eligible:
+            continue
+        shape = _shape(job)
+        cands = cands_cache.get(shape)
+        if cands is None:
+            allowed = [pools[r.name] for r in candidates(job, resources) if _fits_flavor(job, r) and job.nodes <= r.max]
+            names = frozenset(p.resource.name for p in allowed)
+            cands = (names, allowed) if allowed else why_unfit(job, resources)
+            cands_cache[shape] = cands
+        if isinstance(cands, str):
+            unfit.append(Unfit(job.id, cands))
+            continue
+        if shape in dead:
+            continue
+        names, allowed = cands
+        found: list[list] = []
+        first = None
+        for idx in range(resume_at.get(shape, 0), len(bins)):
+            b = bins[idx]
+            if b[0] >= job.cores and b[1] >= job.memory_mb and b[3] in names:
+                if first is None:
+                    first = idx
+                found.append(b)  # one node of the job per bin
+                if len(found) == job.nodes:
+                    break
+        resume_at[shape] = first if first is not None else len(bins)
+        left = job.nodes - len(found)
+        target = None
+        if left:
+            # New nodes for one job come from one resource, all in one step.
+            # Only the first launch of a cycle may exceed the budget, else a
+            # job wider than the budget would never start.
+            within_budget = left <= budget_left - launched or (first_launch_free and launched == 0)
+            target = next((p for p in allowed if left <= p.room()), None) if within_budget else None
+            if target is None:
+                dead.add(shape)
+                continue
+        for b in found:
+            b[0] -= job.cores
+            b[1] -= job.memory_mb
+            if b[2] is not None:
+                used.add(b[2])
+        if target is not None:
+            res = target.resource
+            bins.extend([res.cores - job.cores, res.memory_mb - job.memory_mb, None, res.name] for _ in range(left))
+            target.launch += left
+            target.jobs.append(job.id)
+            launched += left
+    return unfit, used
+
+
+def decide(
+    observed: Observed,
+    config: Config,
+    now: float,
+    timers: Timers,
+    controls: Controls | None = None,
+) -> Plan:
+    """Return the plan for one reconcile cycle. Pure: no I/O, no clock."""
+    controls = controls or Controls()
+    frozen = controls.frozen
+    resources = list(config.resources)
+    by_name = {r.name: r for r in resources}
+    order = {r.name: _order_key(r) for r in resources}
+    t = config.timers
+    notes: list[str] = []
+    actions: list[NodeAction] = []
+
+    backoff = {k: v for k, v in timers.backoff.items() if k in by_name and v.until > now}
+    pools: dict[str, _Pool] = {}
+    for res in resources:
+        hr = observed.headroom.get(res.name)
+        pools[res.name] = _Pool(
+            resource=res,
+            headroom=hr.nodes_for(res.cores, res.memory_mb) if hr is not None else None,
+            usable=not frozen and res.name not in controls.drained_resources and res.name not in backoff,
+        )
+    if frozen:
+        notes.append("frozen: no launch, drain or delete")
+    for name, b in sorted(backoff.items()):
+        notes.append(f"resource {name!r} backs off until {b.until:.0f} after {b.failures} failure(s): {b.last_error}")
+
+    # --- 1. supply, and nodes that failed -------------------------------
+    idle_since: dict[str, float] = {}
+    down_since: dict[str, float] = {}
+    resumable: dict[str, Node] = {}
+    supply: list[tuple] = []
+    for node in observed.nodes:
+        if node.state is NodeState.DELETING:
+            continue
+        held = node.name in controls.held_nodes
+        if node.state is NodeState.DOWN:
+            since = timers.down_since.get(node.name, now)
+            down_since[node.name] = since
+            expired = not node.in_wlm or now - since >= t.down_timeout
+            if expired and not node.running_jobs and not held and not frozen:
+                why = node.reason or "down"
+                actions.append(
+                    NodeAction("delete", node.name, node.resource, f"{why} for {now - since:.0f}s; replacing")
+                )
+                continue
+        elif node.state is NodeState.STARTING and now - node.created > t.boot_timeout and not held and not frozen:
+            why = f"did not join the WLM within boot_timeout={t.boot_timeout}s; replacing"
+            actions.append(NodeAction("delete", node.name, node.resource, why))
+            continue
+        if node.state is NodeState.IDLE and not node.running_jobs:
+            idle_since[node.name] = timers.idle_since.get(node.name, now)
+        pool = pools.get(node.resource)
+        if pool is None:
+            continue  # resource no longer configured: retired below
+        pool.count += 1
+        if node.state is NodeState.DRAINING and not node.drained_by_us:
+            pool.out_of_service += 1
+        if node.resource in controls.drained_resources:
+            continue  # being emptied by the admin: not supply
+        free = node.state is NodeState.IDLE and not node.running_jobs
+        if node.state is NodeState.DRAINING and node.drained_by_us and not node.running_jobs and pool.usable:
+            resumable[node.name] = node
+            free = True
+        if free or node.state is NodeState.STARTING:
+            key = (node.created, order[node.resource], node.name)
+            supply.append((key, [node.cores, node.memory_mb, node.name if free else None, node.resource]))
+    supply.sort(key=lambda s: s[0])
+    base_bins = [b for _, b in supply]
+
+    # --- 2. demand and 3. floor, to a fixed point -------------------------
+    # Each round packs the queue onto what exists plus what earlier rounds
+    # planned, as booting nodes in launch order: exactly what the next cycle
+    # will observe. A round that adds nothing proves the next cycle will not
+    # launch again for the same demand.
+    budget = config.limits.max_launches_per_cycle
+    ordered_pools = sorted(pools.values(), key=lambda p: _order_key(p.resource))
+    unfit: list[Unfit] = []
+    used_nodes: set[str] = set()
+    for _ in range(sum(p.resource.max for p in ordered_pools) + 2):
+        bins = [list(b) for b in base_bins]
+        for pool in ordered_pools:
+            res = pool.resource
+            bins.extend([res.cores, res.memory_mb, None, res.name] for _ in range(pool.planned))
+            pool.launch = 0
+        planned_total = sum(p.planned for p in ordered_pools)
+        unfit, used_nodes = _pack(observed.jobs, resources, pools, bins, budget - planned_total)
+        for pool in ordered_pools:
+            idle_drained = sorted(
+                n for n, node in resumable.items() if node.resource == pool.resource.name and n not in used_nodes
+            )
+            serving = pool.count - pool.out_of_service - len(idle_drained)
+            short = pool.resource.min - serving - pool.planned - pool.launch
+            if short > 0 and pool.usable:
+                # Keep drained nodes the floor needs rather than delete and relaunch them.
+                used_nodes.update(idle_drained[:short])
+                short -= len(idle_drained[:short])
+                n = min(short, pool.room())
+                pool.launch += n
+                pool.floor += n
+        if not any(p.launch for p in ordered_pools):
+            break
+        for pool in ordered_pools:
+            pool.planned += pool.launch
+
+    launches = []
+    for pool in ordered_pools:
+        if not pool.planned:
+            continue
+        if pool.floor:
+            notes.append(f"resource {pool.resource.name!r} below min={pool.resource.min}: launching {pool.floor}")
+        why = [f"{len(pool.jobs)} pending job(s)"] if pool.jobs else []
+        why += [f"min={pool.resource.min}"] if pool.floor else []
+        launches.append(Launch(pool.resource.name, pool.planned, " and ".join(why), tuple(pool.jobs[:50])))
+
+    # --- 4. retirement ---------------------------------------------------
+    for name in sorted(resumable):
+        if name in used_nodes:
+            actions.append(NodeAction("resume", name, resumable[name].resource, "needed by pending jobs or min"))
+
+    remaining = {name: p.count for name, p in pools.items()}
+    if not frozen:
+        for node in sorted(observed.nodes, key=lambda n: (n.resource, -n.created, n.name)):
+            if node.name in controls.held_nodes or node.running_jobs or node.name in used_nodes:
+                continue
+            res = by_name.get(node.resource)
+            if node.state is NodeState.IDLE:
+                forced = res is None or node.resource in controls.drained_resources
+                idle_for = now - idle_since.get(node.name, now)
+                if forced:
+                    why = "resource no longer configured" if res is None else "resource drained by admin"
+                elif idle_for >= t.idle_timeout and remaining[node.resource] > res.min:
+                    why = f"idle for {idle_for:.0f}s"
+                else:
+                    continue
+                actions.append(NodeAction("drain", node.name, node.resource, why))
+                if node.resource in remaining:
+                    remaining[node.resource] -= 1
+            elif node.state is NodeState.DRAINING and node.drained_by_us:
+                actions.append(NodeAction("delete", node.name, node.resource, "drained and empty"))
+
+        for name in observed.stale_wlm_nodes:
+            actions.append(NodeAction("forget", name, None, "WLM node has no instance behind it"))
+
+    return Plan(
+        launches=tuple(launches),
+        actions=tuple(actions),
+        unfit=tuple(unfit),
+        timers=Timers(idle_since=idle_since, down_since=down_since, backoff=backoff),
+        notes=tuple(notes),
+    )

@@ -1,0 +1,76 @@
+# Copyright: dcaas.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The engine's small state file: timers and the admin's controls.
+
+Private to the dcaas.cluster collection. Written atomically (temporary file,
+fsync, rename) with mode 0600. Losing the timers is safe: idle clocks
+restart and back-offs are forgotten. A lock file serialises reconcile passes
+so the daemon and an ad-hoc ``dcaas.cluster.scale`` run never act at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import Controls, Timers
+
+VERSION = 1
+
+
+class StateError(Exception):
+    pass
+
+
+class StateStore:
+    def __init__(self, path: str):
+        self.path = path
+
+    def load(self) -> tuple[Timers, Controls, list[str]]:
+        """Return (timers, controls, warnings). A missing file is a fresh start."""
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            return Timers(), Controls(), []
+        except (OSError, ValueError) as exc:
+            return Timers(), Controls(), [f"state file {self.path} unreadable ({exc}); starting with fresh timers"]
+        if not isinstance(data, dict):
+            return Timers(), Controls(), [f"state file {self.path} is not a mapping; starting with fresh timers"]
+        try:
+            return Timers.from_dict(data.get("timers")), Controls.from_dict(data.get("controls")), []
+        except (KeyError, TypeError, ValueError) as exc:
+            return Timers(), Controls(), [f"state file {self.path} malformed ({exc}); starting with fresh timers"]
+
+    def save(self, timers: Timers, controls: Controls) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        payload = {"version": VERSION, "timers": timers.to_dict(), "controls": controls.to_dict()}
+        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(payload, fh, indent=1, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
