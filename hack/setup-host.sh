@@ -7,7 +7,7 @@ set -euo pipefail
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 PACKAGES=(
-  podman runc netavark aardvark-dns slirp4netns uidmap fuse-overlayfs
+  podman runc netavark aardvark-dns iptables slirp4netns uidmap fuse-overlayfs
   debootstrap jq make git curl ca-certificates python3-venv
   munge slurm-client
 )

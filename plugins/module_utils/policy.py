@@ -189,7 +189,7 @@ def _pack(
                 used.add(b[2])
         if target is not None:
             res = target.resource
-            bins.extend([res.cores - job.cores, res.memory_mb - job.memory_mb, None, res.name] for _ in range(left))
+            bins.extend([res.cores - job.cores, res.memory_mb - job.memory_mb, None, res.name] for _node in range(left))
             target.launch += left
             target.jobs.append(job.id)
             launched += left
@@ -268,7 +268,7 @@ def decide(
             key = (node.created, order[node.resource], node.name)
             supply.append((key, [node.cores, node.memory_mb, node.name if free else None, node.resource]))
     supply.sort(key=lambda s: s[0])
-    base_bins = [b for _, b in supply]
+    base_bins = [b for _key, b in supply]
 
     # --- 2. demand and 3. floor, to a fixed point -------------------------
     # Each round packs the queue onto what exists plus what earlier rounds
@@ -279,11 +279,11 @@ def decide(
     ordered_pools = sorted(pools.values(), key=lambda p: _order_key(p.resource))
     unfit: list[Unfit] = []
     used_nodes: set[str] = set()
-    for _ in range(sum(p.resource.max for p in ordered_pools) + 2):
+    for _round in range(sum(p.resource.max for p in ordered_pools) + 2):
         bins = [list(b) for b in base_bins]
         for pool in ordered_pools:
             res = pool.resource
-            bins.extend([res.cores, res.memory_mb, None, res.name] for _ in range(pool.planned))
+            bins.extend([res.cores, res.memory_mb, None, res.name] for _node in range(pool.planned))
             pool.launch = 0
         planned_total = sum(p.planned for p in ordered_pools)
         unfit, used_nodes = _pack(observed.jobs, resources, pools, bins, budget - planned_total)

@@ -74,3 +74,27 @@ class StateStore:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+def apply_changes(controls: Controls, changes: dict) -> Controls:
+    """Apply admin control changes (auto, frozen, drain/restore resources, hold/unhold nodes)."""
+    drained = (set(controls.drained_resources) | set(changes.get("drain_resources") or ())) - set(
+        changes.get("restore_resources") or ()
+    )
+    held = (set(controls.held_nodes) | set(changes.get("hold_nodes") or ())) - set(changes.get("unhold_nodes") or ())
+    return Controls(
+        auto=controls.auto if changes.get("auto") is None else bool(changes["auto"]),
+        frozen=controls.frozen if changes.get("frozen") is None else bool(changes["frozen"]),
+        drained_resources=frozenset(drained),
+        held_nodes=frozenset(held),
+    )
+
+
+def change_controls(store: StateStore, changes: dict, write: bool = True) -> tuple[Controls, bool]:
+    """Change the controls in the state file; return (new controls, whether they changed)."""
+    with store.lock():
+        timers, controls, _warnings = store.load()
+        new = apply_changes(controls, changes)
+        if new != controls and write:
+            store.save(timers, new)
+        return new, new != controls

@@ -73,7 +73,7 @@ def apply(obs: Observed, plan: Plan, config: cfgmod.Config, now: float, seq: lis
             del by_name[a.node]
     for x in plan.launches:
         r = config.resource(x.resource)
-        for _ in range(x.count):
+        for _index in range(x.count):
             seq[0] += 1
             name = f"n{seq[0]}"
             by_name[name] = node(name, r.name, S.STARTING, created=now, cores=r.cores, memory_mb=r.memory_mb)

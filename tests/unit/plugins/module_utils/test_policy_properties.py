@@ -120,7 +120,7 @@ def test_converges_to_min_when_the_queue_is_empty(world):
     )
     world_now = observed(nodes=idle)
     now, seq = T0, [0]
-    for _ in range(12):
+    for _cycle in range(12):
         plan = decide(world_now, config, now, timers)
         world_now = apply(world_now, plan, config, now, seq)
         # booted nodes register idle next cycle

@@ -1,0 +1,67 @@
+# dcaas.cluster: every target sets up what it needs; re-runs are quick.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+COLLECTIONS := build/collections
+COLL_LINK   := $(COLLECTIONS)/ansible_collections/dcaas/cluster
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
+export PYTHONPATH := $(CURDIR)/$(COLLECTIONS)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help setup venv images nova lint sanity unit integration test bench docs clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(COLL_LINK):
+	@mkdir -p $(dir $@) && ln -sfn $(CURDIR) $@
+
+$(VENV)/.stamp: requirements-dev.txt
+	@echo "[venv] installing pinned tools into $(VENV)"
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.stamp $(COLL_LINK) ## Python venv with pinned versions
+
+setup: venv ## host packages, podman configuration and API service
+	@bash hack/setup-host.sh
+
+images: setup ## build the local cloud's images (no registry needed)
+	@bash hack/build-images.sh
+	@bash hack/build-test-image.sh
+
+nova: venv ## the real Nova API from PyPI, in its own venv
+	@bash hack/nova/setup.sh
+
+lint: venv ## ruff, ansible-lint (production profile)
+	ruff check .
+	ruff format --check .
+	ansible-lint --profile production
+
+sanity: venv ## ansible-test sanity on a copy of the collection
+	@bash hack/sanity.sh
+
+unit: venv ## unit and property tests (no containers)
+	pytest -q -m "not integration" -n 2
+
+integration: images nova ## tests with real podman, Slurm and Nova
+	pytest -q -m integration tests/unit tests/integration
+
+test: setup images nova lint sanity ## everything CI runs
+	pytest -q -n 2 tests/unit tests/integration -p no:cacheprovider
+
+bench: venv ## policy decision time and the trace-driven simulator
+	$(PY) tools/bench.py
+
+docs: venv ## check that every plugin's documentation renders
+	ansible-doc dcaas.cluster.scale > /dev/null
+	ansible-doc dcaas.cluster.cluster_info > /dev/null
+	ansible-doc -t inventory dcaas.cluster.dynamic_cluster > /dev/null
+	@echo "[docs] ok"
+
+clean: ## remove build products (not the venvs)
+	rm -rf build tests/output .pytest_cache

@@ -1,0 +1,275 @@
+# Copyright: dcaas.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One reconcile pass: observe, decide, act. Shared by every front end.
+
+Private to the dcaas.cluster collection. The scaling module runs one pass
+(check mode stops after deciding), the inventory plugin only observes, and
+the daemon runs passes in a loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, CloudProvider, LaunchSpec
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
+    DRAIN_REASON_PREFIX,
+    LABEL_CLUSTER,
+    LABEL_RESOURCE,
+    LABEL_ROLE,
+    ROLE_WORKER,
+    Backoff,
+    Controls,
+    Headroom,
+    Instance,
+    InstanceStatus,
+    Node,
+    Observed,
+    Plan,
+    Resource,
+    Timers,
+)
+from ansible_collections.dcaas.cluster.plugins.module_utils.observe import merge
+from ansible_collections.dcaas.cluster.plugins.module_utils.policy import decide
+from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError, Runner
+from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
+from ansible_collections.dcaas.cluster.plugins.module_utils.userdata import render as render_user_data
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import WorkloadManager
+
+LogFn = Callable[..., None]
+
+
+def _no_log(event: str, **fields) -> None:
+    return None
+
+
+def make_wlm(config: Config) -> WorkloadManager:
+    runner = Runner(prefix=config.wlm_command_prefix)
+    if config.wlm_type == "slurm":
+        from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.slurm import SlurmManager
+
+        return SlurmManager(runner, config.wlm_options, cluster=config.cluster)
+    raise ValueError(f"wlm.type: the {config.wlm_type!r} adapter is not available in this version; use slurm")
+
+
+def make_provider(config: Config) -> CloudProvider:
+    if config.provider == "local":
+        from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.local import LocalProvider
+
+        return LocalProvider(config.cluster, config.provider_options)
+    if config.provider == "openstack":
+        from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.openstack import OpenStackProvider
+
+        return OpenStackProvider(config.cluster, config.provider_options)
+    raise ValueError(f"cloud.provider: unknown provider {config.provider!r}; use local or openstack")
+
+
+def node_name(cluster: str, resource: str) -> str:
+    """A new worker's name: a valid hostname (<= 63) and Slurm node name."""
+    base = f"{cluster}-{resource}"[:55].rstrip("-")
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+def backoff_after_failure(timers: Timers, resource: str, error: str, now: float, config: Config) -> Timers:
+    prev = timers.backoff.get(resource)
+    failures = (prev.failures if prev else 0) + 1
+    delay = min(config.timers.backoff_initial * 2 ** (failures - 1), config.timers.backoff_max)
+    backoff = dict(timers.backoff)
+    backoff[resource] = Backoff(until=now + delay, failures=failures, last_error=error[:300])
+    return replace(timers, backoff=backoff)
+
+
+@dataclass
+class Result:
+    observed: Observed
+    plan: Plan
+    launched: list[str] = field(default_factory=list)
+    done: list[dict] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    acted: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.launched or self.done) if self.acted else self.plan.changes
+
+    def to_dict(self) -> dict:
+        counts: dict[str, dict[str, int]] = {}
+        for n in self.observed.nodes:
+            counts.setdefault(n.resource, {}).setdefault(n.state.value, 0)
+            counts[n.resource][n.state.value] += 1
+        pending = sum(1 for j in self.observed.jobs if j.pending)
+        return {
+            "plan": self.plan.to_dict(),
+            "launched": self.launched,
+            "done": self.done,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "nodes": [
+                {
+                    "name": n.name,
+                    "resource": n.resource,
+                    "state": n.state.value,
+                    "jobs": list(n.jobs),
+                    "address": n.address,
+                    "zone": n.zone,
+                    "tenant": n.tenant,
+                    "instance_id": n.instance_id,
+                    "cores": n.cores,
+                    "memory_mb": n.memory_mb,
+                    "created": n.created,
+                    "reason": n.reason,
+                }
+                for n in self.observed.nodes
+            ],
+            "node_counts": counts,
+            "pending_jobs": pending,
+            "running_jobs": sum(1 for j in self.observed.jobs if not j.pending),
+        }
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        wlm: WorkloadManager,
+        cloud: CloudProvider,
+        store: StateStore | None = None,
+        clock: Callable[[], float] = time.time,
+        log: LogFn = _no_log,
+    ):
+        self.config = config
+        self.wlm = wlm
+        self.cloud = cloud
+        self.store = store or StateStore(config.state_file)
+        self.clock = clock
+        self.log = log
+
+    # --- observe ---------------------------------------------------------
+    def observe(self) -> Observed:
+        instances = self.cloud.list_instances()
+        wlm_nodes = self.wlm.nodes()
+        jobs = self.wlm.jobs()
+        headroom: dict[str, Headroom] = {}
+        for res in self.config.resources:
+            try:
+                headroom[res.name] = self.cloud.headroom(res)
+            except CloudError as exc:
+                # Unknown headroom is not zero headroom: a launch that hits the
+                # quota is caught and backs off anyway.
+                self.log("headroom_unknown", resource=res.name, error=str(exc))
+        return merge(instances, wlm_nodes, jobs, self.config.resources, self.config.cluster, headroom)
+
+    # --- one pass --------------------------------------------------------
+    def run_once(self, check_mode: bool = False, controls: Controls | None = None) -> Result:
+        """One pass. ``controls`` overrides the stored ones (check mode of a control change).
+
+        Check mode reads the state file but takes no lock and writes nothing.
+        """
+        with contextlib.nullcontext() if check_mode else self.store.lock():
+            timers, stored, warnings = self.store.load()
+            controls = controls or stored
+            for w in warnings:
+                self.log("state_warning", message=w)
+            now = self.clock()
+            observed = self.observe()
+            plan = decide(observed, self.config, now, timers, controls)
+            result = Result(observed=observed, plan=plan, warnings=warnings)
+            for u in plan.unfit:
+                self.log("job_unfit", job=u.job, reason=u.reason)
+            if check_mode or not controls.auto:
+                if not controls.auto and plan.changes:
+                    result.warnings.append("auto mode is off: the plan was not carried out")
+                return result
+            timers = self._act(result, controls, now)
+            self.store.save(timers, controls)
+            return result
+
+    def _act(self, result: Result, controls: Controls, now: float) -> Timers:
+        plan = result.plan
+        timers = plan.timers
+        nodes = {n.name: n for n in result.observed.nodes}
+        for action in plan.actions:
+            node = nodes.get(action.node)
+            try:
+                if action.action == "drain":
+                    self.wlm.drain(action.node, f"{DRAIN_REASON_PREFIX} {action.reason}")
+                elif action.action == "resume":
+                    self.wlm.resume(action.node)
+                elif action.action == "forget":
+                    self.wlm.remove(action.node)
+                elif action.action == "delete" and node is not None:
+                    self._delete(node)
+                else:
+                    continue
+            except (CommandError, CloudError) as exc:
+                result.errors.append(f"{action.action} {action.node}: {exc}")
+                self.log("action_failed", action=action.action, node=action.node, error=str(exc))
+                continue
+            result.done.append({"action": action.action, "node": action.node, "reason": action.reason})
+            self.log(action.action, node=action.node, resource=action.resource, reason=action.reason)
+        result.acted = True
+
+        # Launch; a resource that fails backs off and its demand is planned
+        # again, so it falls through to the next resource in the same pass.
+        launches = list(plan.launches)
+        for _round in range(len(self.config.resources) + 1):
+            failed = False
+            for launch in launches:
+                res = self.config.resource(launch.resource)
+                if res is None:
+                    continue
+                for _index in range(launch.count):
+                    try:
+                        inst = self._launch(res)
+                    except CloudError as exc:
+                        result.errors.append(f"launch on resource {res.name!r}: {exc}")
+                        self.log("launch_failed", resource=res.name, kind=exc.kind, error=str(exc))
+                        timers = backoff_after_failure(timers, res.name, str(exc), now, self.config)
+                        failed = True
+                        break
+                    result.launched.append(inst.name)
+                    self.log("launch", node=inst.name, resource=res.name, reason=launch.reason)
+                    if res.name in timers.backoff:
+                        backoff = {k: v for k, v in timers.backoff.items() if k != res.name}
+                        timers = replace(timers, backoff=backoff)
+            if not failed:
+                break
+            observed = self.observe()
+            replan = decide(observed, self.config, now, timers, controls)
+            launches = list(replan.launches)
+            result.plan = replace(result.plan, notes=(*result.plan.notes, *replan.notes))
+        return timers
+
+    def _launch(self, res: Resource) -> Instance:
+        name = node_name(self.config.cluster, res.name)
+        try:
+            user_data = render_user_data(self.wlm.join_config(res, name))
+        except ValueError as exc:
+            # A join configuration that cannot be rendered is a config error
+            # of this resource: back off like any failed launch.
+            raise CloudError("config", f"resource {res.name!r}: cannot render worker user-data: {exc}") from None
+        labels = {LABEL_CLUSTER: self.config.cluster, LABEL_ROLE: ROLE_WORKER, LABEL_RESOURCE: res.name}
+        return self.cloud.create(LaunchSpec(name=name, resource=res, user_data=user_data, labels=labels))
+
+    def _delete(self, node: Node) -> None:
+        # The WLM refuses to forget a node that still has jobs, so removing it
+        # there first is the last guard before the instance goes. The provider
+        # re-reads the instance and checks its labels before deleting it.
+        if node.in_wlm:
+            self.wlm.remove(node.name)
+        if node.instance_id is not None:
+            self.cloud.delete(
+                Instance(
+                    id=node.instance_id,
+                    name=node.name,
+                    resource=node.resource,
+                    status=InstanceStatus.DELETING,
+                    created=node.created,
+                )
+            )

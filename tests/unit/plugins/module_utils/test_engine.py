@@ -1,0 +1,159 @@
+"""The act phase of a reconcile pass.
+
+The WLM and the cloud here are in-memory fakes of the engine's two seams
+(WorkloadManager and CloudProvider): they let the tests force failures that
+real Slurm and podman produce only by chance. The real adapters are tested
+against real daemons in tests/integration and the provider tests.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, CloudProvider
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import parse
+from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine, node_name
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
+    DRAIN_REASON_PREFIX,
+    Controls,
+    Instance,
+    InstanceStatus,
+    Job,
+    Timers,
+    WlmNode,
+)
+from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError, Runner
+from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import WorkloadManager
+
+NOW = 50_000.0
+
+
+class FakeWlm(WorkloadManager):
+    def __init__(self):
+        super().__init__(Runner())
+        self.job_list: list[Job] = []
+        self.node_list: dict[str, WlmNode] = {}
+        self.calls: list[tuple] = []
+        self.refuse_remove: set[str] = set()
+
+    def jobs(self):
+        return list(self.job_list)
+
+    def nodes(self):
+        return list(self.node_list.values())
+
+    def drain(self, node, reason):
+        self.calls.append(("drain", node, reason))
+
+    def resume(self, node):
+        self.calls.append(("resume", node))
+
+    def remove(self, node):
+        if node in self.refuse_remove:
+            raise CommandError(["scontrol", "delete", f"nodename={node}"], 1, "", "Node has jobs")
+        self.calls.append(("remove", node))
+        self.node_list.pop(node, None)
+
+    def join_config(self, resource, node_name):
+        return {"write_files": [], "runcmd": [["echo", node_name]]}
+
+
+class FakeCloud(CloudProvider):
+    def __init__(self, full: set[str] = frozenset()):
+        super().__init__("t")
+        self.instances: dict[str, Instance] = {}
+        self.full = set(full)
+        self.created: list[tuple[str, str]] = []
+        self.deleted: list[str] = []
+
+    def list_instances(self):
+        return list(self.instances.values())
+
+    def create(self, spec):
+        if spec.resource.name in self.full:
+            raise CloudError("quota", f"quota exceeded for {spec.resource.name}")
+        assert spec.labels["dcaas.cluster"] == "t" and spec.user_data.startswith("#cloud-config")
+        inst = Instance(f"id-{spec.name}", spec.name, spec.resource.name, InstanceStatus.BUILDING, NOW)
+        self.instances[spec.name] = inst
+        self.created.append((spec.resource.name, spec.name))
+        return inst
+
+    def delete(self, instance):
+        self.deleted.append(instance.name)
+        self.instances.pop(instance.name, None)
+
+
+CONFIG = {
+    "cluster": "t",
+    "resources": [
+        {"name": "a", "flavor": "f", "image": "i", "cores": 4, "memory_mb": 8000, "priority": 1},
+        {"name": "b", "flavor": "f", "image": "i", "cores": 4, "memory_mb": 8000, "priority": 2},
+    ],
+}
+
+
+@pytest.fixture
+def world(tmp_path):
+    cfg = parse({**CONFIG, "state_file": str(tmp_path / "state.json")})
+    wlm, cloud = FakeWlm(), FakeCloud()
+    engine = Engine(cfg, wlm, cloud, StateStore(cfg.state_file), clock=lambda: NOW)
+    return engine, wlm, cloud
+
+
+def test_launches_for_pending_jobs_and_saves_state(world):
+    engine, wlm, cloud = world
+    wlm.job_list = [Job(str(i), "pending") for i in range(5)]
+    result = engine.run_once()
+    assert [res for res, _name in cloud.created] == ["a", "a"] and result.changed
+    assert len(result.launched) == 2
+    # Same queue next pass: the booting instances cover it.
+    assert engine.run_once().launched == []
+
+
+def test_launch_failure_backs_off_and_falls_through_in_the_same_pass(world):
+    engine, wlm, cloud = world
+    cloud.full = {"a"}
+    wlm.job_list = [Job("1", "pending")]
+    result = engine.run_once()
+    assert [res for res, _name in cloud.created] == ["b"]
+    assert any("quota exceeded for a" in e for e in result.errors)
+    backoff = engine.store.load()[0].backoff["a"]
+    assert backoff.failures == 1 and backoff.until == NOW + engine.config.timers.backoff_initial
+
+
+def test_drain_uses_the_engine_reason_prefix(world):
+    engine, wlm, cloud = world
+    cloud.instances["t-a-1"] = Instance("id1", "t-a-1", "a", InstanceStatus.ACTIVE, 0.0)
+    wlm.node_list["t-a-1"] = WlmNode("t-a-1", "idle")
+    engine.store.save(Timers(idle_since={"t-a-1": 0.0}), Controls())
+    engine.run_once()
+    assert wlm.calls[0][:2] == ("drain", "t-a-1") and wlm.calls[0][2].startswith(DRAIN_REASON_PREFIX)
+
+
+def test_delete_removes_from_wlm_first_and_stops_if_the_wlm_refuses(world):
+    engine, wlm, cloud = world
+    for name in ("t-a-1", "t-a-2"):
+        cloud.instances[name] = Instance(f"id-{name}", name, "a", InstanceStatus.ACTIVE, 0.0)
+        wlm.node_list[name] = WlmNode(name, "drained", reason=f"{DRAIN_REASON_PREFIX} idle")
+    wlm.refuse_remove = {"t-a-2"}
+    result = engine.run_once()
+    assert cloud.deleted == ["t-a-1"] and ("remove", "t-a-1") in wlm.calls
+    assert "t-a-2" in cloud.instances  # the WLM said no: the instance stays
+    assert any("t-a-2" in e and "Node has jobs" in e for e in result.errors)
+
+
+def test_check_mode_and_auto_off_change_nothing(world, tmp_path):
+    engine, wlm, cloud = world
+    wlm.job_list = [Job("1", "pending")]
+    result = engine.run_once(check_mode=True)
+    assert result.plan.launches and not cloud.created and not (tmp_path / "state.json").exists()
+    engine.store.save(Timers(), Controls(auto=False))
+    result = engine.run_once()
+    assert not cloud.created and result.warnings == ["auto mode is off: the plan was not carried out"]
+
+
+def test_node_names_are_valid_hostnames():
+    name = node_name("c" * 31, "r" * 31)
+    assert len(name) <= 63 and name.startswith("c" * 31 + "-")
+    assert node_name("demo", "small") != node_name("demo", "small")

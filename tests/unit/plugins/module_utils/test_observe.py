@@ -1,0 +1,70 @@
+"""Joining cloud instances with WLM nodes."""
+
+from __future__ import annotations
+
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
+    DRAIN_REASON_PREFIX,
+    Instance,
+    InstanceStatus,
+    Job,
+    NodeState,
+    Resource,
+    WlmNode,
+)
+from ansible_collections.dcaas.cluster.plugins.module_utils.observe import merge
+
+RES = [Resource("small", "m1", "img", cores=4, memory_mb=8000)]
+
+
+def inst(name, status=InstanceStatus.ACTIVE, **kw):
+    return Instance(id=f"id-{name}", name=name, resource="small", status=status, created=1.0, **kw)
+
+
+def test_instance_not_in_wlm_is_starting_with_flavor_size():
+    obs = merge([inst("c-small-1")], [], [], RES, "c")
+    (n,) = obs.nodes
+    assert (n.state, n.cores, n.memory_mb, n.in_wlm) == (NodeState.STARTING, 4, 8000, False)
+
+
+def test_wlm_states_map_and_wlm_size_wins():
+    wlm = [
+        WlmNode("c-small-1", "idle", cores=2, memory_mb=1000, address="10.0.0.9"),
+        WlmNode("c-small-2", "busy", cores=4, cores_alloc=4),
+        WlmNode("c-small-3", "drained", reason=f"{DRAIN_REASON_PREFIX} idle for 700s"),
+        WlmNode("c-small-4", "draining", reason="admin: bad dimm"),
+        WlmNode("c-small-5", "down", reason="Not responding"),
+    ]
+    obs = merge([inst(w.name, address="10.0.0.1") for w in wlm], wlm, [], RES, "c")
+    by = {n.name: n for n in obs.nodes}
+    assert by["c-small-1"].state is NodeState.IDLE and by["c-small-1"].cores == 2
+    assert by["c-small-1"].address == "10.0.0.9"  # the WLM's view of the address wins
+    assert by["c-small-2"].state is NodeState.BUSY
+    assert by["c-small-3"].state is NodeState.DRAINING and by["c-small-3"].drained_by_us
+    assert by["c-small-4"].state is NodeState.DRAINING and not by["c-small-4"].drained_by_us
+    assert by["c-small-5"].state is NodeState.DOWN and by["c-small-5"].reason == "Not responding"
+
+
+def test_failed_instance_is_down_with_fault():
+    obs = merge([inst("c-small-1", InstanceStatus.ERROR, fault="NoValidHost")], [], [], RES, "c")
+    assert obs.nodes[0].state is NodeState.DOWN and obs.nodes[0].reason == "NoValidHost"
+
+
+def test_running_jobs_attach_to_nodes_and_make_them_busy():
+    jobs = [Job("7", "running", node_names=("c-small-1",))]
+    obs = merge([inst("c-small-1")], [WlmNode("c-small-1", "idle")], jobs, RES, "c")
+    assert obs.nodes[0].jobs == ("7",) and obs.nodes[0].state is NodeState.BUSY
+
+
+def test_stale_wlm_nodes_only_ours_and_only_without_jobs():
+    wlm = [
+        WlmNode("c-small-9", "down", features=frozenset({"dcaas"})),
+        WlmNode("c-small-8", "busy", features=frozenset({"dcaas"}), jobs=("3",)),
+        WlmNode("static01", "idle"),
+        WlmNode("other-small-1", "down", features=frozenset({"dcaas"})),
+    ]
+    assert merge([], wlm, [], RES, "c").stale_wlm_nodes == ("c-small-9",)
+
+
+def test_instances_of_other_roles_are_not_workers():
+    obs = merge([Instance("h", "c-head", "none", InstanceStatus.ACTIVE, 1.0, role="head")], [], [], RES, "c")
+    assert obs.nodes == ()
