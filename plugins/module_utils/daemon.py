@@ -60,7 +60,7 @@ class Status:
 
 
 def serve_status(status: Status, listen: str) -> ThreadingHTTPServer:
-    host, _, port = listen.rpartition(":")
+    host, _sep, port = listen.rpartition(":")
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):

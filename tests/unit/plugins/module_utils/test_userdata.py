@@ -24,7 +24,7 @@ JOIN = {
 
 
 def load(text: str) -> dict:
-    header, _, _ = text.partition("\n")
+    header = text.partition("\n")[0]
     assert header == "#cloud-config"
     return yaml.safe_load(text)
 

@@ -51,7 +51,7 @@ def spec(name: str, res: Any, user_data: str = USER_DATA, **labels: str) -> Laun
 
 def read_file(container: Any, path: str) -> tuple[bytes, int]:
     """A file's content and mode through the archive API (works on stopped containers too)."""
-    chunks, _ = container.get_archive(path)
+    chunks, _stat = container.get_archive(path)
     with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
         member = tar.getmembers()[0]
         handle = tar.extractfile(member)
@@ -238,7 +238,7 @@ def test_seed_is_in_place_with_mode_0600_when_the_container_starts(
 
 
 def _cat_or_empty(container: Any, path: str) -> str:
-    code, (out, _) = container.exec_run(["cat", path], demux=True)
+    code, (out, _err) = container.exec_run(["cat", path], demux=True)
     return (out or b"").decode() if code == 0 else ""
 
 
