@@ -3,7 +3,7 @@
 """The Dynamic Cluster daemon: reconcile loop, status API, JSON logs.
 
 Private to the dcaas.cluster collection. The command line around it is
-``bin/dcaasd``, which the ``dynamic_cluster`` role installs on the head node:
+``scripts/dcaasd``, which the ``dynamic_cluster`` role installs on the head node:
 
     dcaasd run                 reconcile in a loop; SIGTERM ends it after the current pass
     dcaasd once [--check]      one pass (--check: print the plan, change nothing)

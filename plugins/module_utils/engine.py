@@ -29,6 +29,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Instance,
     InstanceStatus,
     Node,
+    NodeState,
     Observed,
     Plan,
     Resource,
@@ -65,7 +66,7 @@ def make_provider(config: Config) -> CloudProvider:
     if config.provider == "openstack":
         from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.openstack import OpenStackProvider
 
-        return OpenStackProvider(config.cluster, config.provider_options)
+        return OpenStackProvider(config.cluster, config.provider_options, resources=config.resources)
     raise ValueError(f"cloud.provider: unknown provider {config.provider!r}; use local or openstack")
 
 
@@ -178,6 +179,7 @@ class Engine:
                 self.log("state_warning", message=w)
             now = self.clock()
             observed = self.observe()
+            timers = self._backoff_failed_boots(observed, timers, now)
             plan = decide(observed, self.config, now, timers, controls)
             result = Result(observed=observed, plan=plan, warnings=warnings)
             for u in plan.unfit:
@@ -189,6 +191,17 @@ class Engine:
             timers = self._act(result, controls, now)
             self.store.save(timers, controls)
             return result
+
+    def _backoff_failed_boots(self, observed: Observed, timers: Timers, now: float) -> Timers:
+        """An instance that failed to boot (NoValidHost, zone full, quota hit
+        after the API accepted it) counts as a failed launch of its resource,
+        so its replacement goes to the next resource or zone, not into the
+        same wall. The failed instance itself is deleted by this pass."""
+        for node in observed.nodes:
+            if node.state is NodeState.DOWN and not node.in_wlm and self.config.resource(node.resource):
+                why = f"instance {node.name} failed: {node.reason or 'unknown fault'}"
+                timers = backoff_after_failure(timers, node.resource, why, now, self.config)
+        return timers
 
     def _act(self, result: Result, controls: Controls, now: float) -> Timers:
         plan = result.plan
@@ -271,5 +284,7 @@ class Engine:
                     resource=node.resource,
                     status=InstanceStatus.DELETING,
                     created=node.created,
+                    tenant=node.tenant,
+                    zone=node.zone,
                 )
             )

@@ -184,7 +184,7 @@ def _fault(server: Any) -> str | None:
 class _Target:
     """One project to talk to: a clouds.yaml entry or explicit credentials."""
 
-    key: str  # identity of the connection settings (holds no secrets in clear)
+    key: str  # identity of the connection settings; holds credentials, so never shown
     project: str  # how messages name the project
     tenant: str | None  # what instances found here report as their tenant
     cloud: str | None
@@ -304,6 +304,7 @@ class OpenStackProvider(CloudProvider):
         settings = dict(target.settings)
         clouds_file = settings.pop("clouds_file", None)
         timeout = settings.pop("timeout", self.timeout)
+        self._remember_secrets(settings.get("auth"))
         with self._calls(f"connecting to project {target.project!r}"):
             config = loader.OpenStackConfig(config_files=[clouds_file] if clouds_file else None)
             region = config.get_one(cloud=target.cloud, api_timeout=timeout, **settings)
@@ -359,7 +360,7 @@ class OpenStackProvider(CloudProvider):
             return "quota", detail
         if "no valid host" in lowered:
             return "capacity", detail
-        if status in (401,) or isinstance(exc, ksa.Unauthorized):
+        if status == 401 or isinstance(exc, ksa.Unauthorized):
             return "config", f"authentication failed ({detail}); check the credentials of this project"
         if isinstance(status, int):
             if status >= 500 or status in (408, 429):
@@ -392,15 +393,16 @@ class OpenStackProvider(CloudProvider):
             return self._ids[cache_key]
         from openstack import exceptions as sdk  # present: _connect imported openstack
 
-        finders = {
-            "flavor": conn.compute.find_flavor,
-            "image": lambda n, ignore_missing: self._find_image(conn, n),
-            "network": conn.network.find_network,
-            "server group": conn.compute.find_server_group,
-        }
         with self._calls(f"{where}: looking up {kind} {name!r} in project {target.project!r}"):
             try:
-                found = finders[kind](name, ignore_missing=False)
+                if kind == "flavor":
+                    found = conn.compute.find_flavor(name, ignore_missing=False)
+                elif kind == "image":
+                    found = self._find_image(conn, name)
+                elif kind == "network":
+                    found = conn.network.find_network(name, ignore_missing=False)
+                else:
+                    found = conn.compute.find_server_group(name, ignore_missing=False)
             except sdk.NotFoundException:
                 found = None
         if found is None:

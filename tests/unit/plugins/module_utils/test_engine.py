@@ -157,3 +157,14 @@ def test_node_names_are_valid_hostnames():
     name = node_name("c" * 31, "r" * 31)
     assert len(name) <= 63 and name.startswith("c" * 31 + "-")
     assert node_name("demo", "small") != node_name("demo", "small")
+
+
+def test_failed_boot_backs_off_its_resource_and_replacement_goes_elsewhere(world):
+    engine, wlm, cloud = world
+    cloud.instances["t-a-1"] = Instance("id1", "t-a-1", "a", InstanceStatus.ERROR, NOW - 5, fault="NoValidHost")
+    wlm.job_list = [Job("1", "pending")]
+    result = engine.run_once()
+    assert cloud.deleted == ["t-a-1"]
+    assert [res for res, _name in cloud.created] == ["b"]
+    assert "NoValidHost" in engine.store.load()[0].backoff["a"].last_error
+    assert any(d["action"] == "delete" for d in result.done)

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 
-# An installed collection: <collections>/ansible_collections/dcaas/cluster/bin/dcaasd.
+# An installed collection: <collections>/ansible_collections/dcaas/cluster/scripts/dcaasd.
 # (A checkout: `make` links it as build/collections/ansible_collections/dcaas/cluster.)
 COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 4))
 if os.path.isdir(os.path.join(COLLECTIONS, "ansible_collections", "dcaas", "cluster")):
