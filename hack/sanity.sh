@@ -22,6 +22,18 @@ if [[ ! -f $stamp ]]; then
   done
   touch "$stamp"
 fi
+# ansible-test bootstraps pip in each per-test venv with a script from a
+# host we cannot reach; it uses a cached copy when there is one.
+pip_version=$("$venv/bin/python" - <<'PY'
+import re, ansible_test, os
+src = open(os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py")).read()
+print(re.search(r"pip='([0-9.]+)'", src).group(1))
+PY
+)
+cache=$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py
+mkdir -p "$(dirname "$cache")"
+cmp -s hack/ansible_test_get_pip.py "$cache" || cp hack/ansible_test_get_pip.py "$cache"
+
 dest=build/sanity/ansible_collections/dcaas/cluster
 rm -rf build/sanity
 mkdir -p "$dest"
