@@ -74,6 +74,9 @@ SCHEMA: dict[str, dict] = {
         "default": {},
         "options": {"max_launches_per_cycle": {"type": "int", "default": 10, "min": 1}},
     },
+    # Extra cloud-config for every worker (site ssh keys, packages, users),
+    # merged with what the WLM adapter needs to join.
+    "worker_user_data": {"type": "dict", "default": {}},
     "state_file": {"type": "str", "default": "/var/lib/dcaas/state.json"},
     "status_listen": {"type": "str", "default": "127.0.0.1:8655"},
 }
@@ -173,12 +176,22 @@ class Config:
     limits: LimitConfig = LimitConfig()
     state_file: str = "/var/lib/dcaas/state.json"
     status_listen: str = "127.0.0.1:8655"
+    worker_user_data: dict | None = None
 
     def resource(self, name: str) -> Resource | None:
         for res in self.resources:
             if res.name == name:
                 return res
         return None
+
+
+def validated(data: Any, schema: dict) -> dict:
+    """The mapping with defaults filled in; raise ConfigError listing every problem."""
+    errors: list[str] = []
+    out = _check_options(data if isinstance(data, dict) else {}, schema, "", errors)
+    if errors:
+        raise ConfigError(errors)
+    return out
 
 
 def parse(data: Any) -> Config:
@@ -204,9 +217,8 @@ def parse(data: Any) -> Config:
                 errors.append(f"{path}: min={r['min']} is above max={r['max']}; lower min or raise max")
             for key in ("cores", "memory_mb"):
                 if r.get(key) is None:
-                    errors.append(
-                        f"{path}.{key}: required field is missing; give the size of flavor {r.get('flavor')!r}"
-                    )
+                    flavor = f"flavor {r['flavor']!r}" if r.get("flavor") else "the worker flavor"
+                    errors.append(f"{path}.{key}: required field is missing; give the size of {flavor}")
             if errors:
                 continue
             resources.append(
@@ -245,6 +257,7 @@ def parse(data: Any) -> Config:
         limits=LimitConfig(**d["limits"]),
         state_file=d["state_file"],
         status_listen=d["status_listen"],
+        worker_user_data=dict(d["worker_user_data"]),
     )
 
 

@@ -58,16 +58,21 @@ def make_wlm(config: Config) -> WorkloadManager:
     raise ValueError(f"wlm.type: the {config.wlm_type!r} adapter is not available in this version; use slurm")
 
 
-def make_provider(config: Config) -> CloudProvider:
-    if config.provider == "local":
+def make_provider_for(provider: str, cluster: str, options: dict | None, resources=()) -> CloudProvider:
+    """A cloud provider by name; raises CloudError('config') for bad options."""
+    if provider == "local":
         from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.local import LocalProvider
 
-        return LocalProvider(config.cluster, config.provider_options)
-    if config.provider == "openstack":
+        return LocalProvider(cluster, options)
+    if provider == "openstack":
         from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.openstack import OpenStackProvider
 
-        return OpenStackProvider(config.cluster, config.provider_options, resources=config.resources)
-    raise ValueError(f"cloud.provider: unknown provider {config.provider!r}; use local or openstack")
+        return OpenStackProvider(cluster, options, resources=resources)
+    raise ValueError(f"cloud.provider: unknown provider {provider!r}; use local or openstack")
+
+
+def make_provider(config: Config) -> CloudProvider:
+    return make_provider_for(config.provider, config.cluster, config.provider_options, config.resources)
 
 
 def node_name(cluster: str, resource: str) -> str:
@@ -262,7 +267,7 @@ class Engine:
     def _launch(self, res: Resource) -> Instance:
         name = node_name(self.config.cluster, res.name)
         try:
-            user_data = render_user_data(self.wlm.join_config(res, name))
+            user_data = render_user_data(self.wlm.join_config(res, name), self.config.worker_user_data)
         except ValueError as exc:
             # A join configuration that cannot be rendered is a config error
             # of this resource: back off like any failed launch.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ansible_collections.dcaas.cluster.plugins.module_utils import config as cfgmod
+from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine, LogFn, make_provider, make_wlm
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
 
@@ -37,6 +38,10 @@ def load_config(config: dict | None, config_file: str | None, state_file: str | 
 
 
 def build_engine(cfg: cfgmod.Config, log: LogFn | None = None) -> Engine:
-    """Raise ValueError naming the field for an unavailable WLM or provider."""
+    """Raise ValueError naming the field for an unavailable WLM or provider, or bad provider options."""
     kwargs = {"log": log} if log else {}
-    return Engine(cfg, make_wlm(cfg), make_provider(cfg), StateStore(cfg.state_file), **kwargs)
+    try:
+        provider = make_provider(cfg)
+    except CloudError as exc:
+        raise ValueError(str(exc)) from None
+    return Engine(cfg, make_wlm(cfg), provider, StateStore(cfg.state_file), **kwargs)

@@ -79,7 +79,7 @@ _STATES = {
 }
 
 # Options that a resource's ``options`` may override; the rest are per cloud.
-RESOURCE_OPTIONS = ("cap_add", "command", "enforce_limits", "extra_labels", "network", "volumes")
+RESOURCE_OPTIONS = ("cap_add", "command", "enforce_limits", "extra_labels", "mounts", "network", "volumes")
 CLOUD_OPTIONS = (*RESOURCE_OPTIONS, "quota", "socket", "timeout")
 
 
@@ -89,6 +89,7 @@ class LaunchSettings:
 
     network: str
     volumes: dict[str, str]
+    mounts: dict[str, str] = field(default_factory=dict)
     cap_add: tuple[str, ...] = ()
     extra_labels: dict[str, str] = field(default_factory=dict)
     enforce_limits: bool = False
@@ -115,6 +116,16 @@ def _check_options(options: dict, allowed: tuple[str, ...], where: str, errors: 
                     errors.append(f"{where}.volumes: {name!r} is not a podman volume name")
                 if not (isinstance(path, str) and path.startswith("/")):
                     errors.append(f"{where}.volumes.{name}: mount path must be absolute, got {path!r}")
+    mounts = options.get("mounts")
+    if mounts is not None:
+        # Host paths bound into the instance: the head node gets podman's API
+        # socket this way, as an OpenStack head would get credentials.
+        if not isinstance(mounts, dict):
+            errors.append(f"{where}.mounts: expected a mapping of host path to mount path, got {_type(mounts)}")
+        else:
+            for src, dst in mounts.items():
+                if not (isinstance(src, str) and src.startswith("/") and isinstance(dst, str) and dst.startswith("/")):
+                    errors.append(f"{where}.mounts: {src!r}: {dst!r}: both paths must be absolute")
     for key in ("cap_add", "command"):
         value = options.get(key)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
@@ -455,6 +466,7 @@ class LocalProvider(CloudProvider):
         return LaunchSettings(
             network=pick("network", None) or self.network,
             volumes={**(self.options.get("volumes") or {}), **(ropts.get("volumes") or {})},
+            mounts=dict(pick("mounts", None) or {}),
             cap_add=tuple(pick("cap_add", None) or ()),
             extra_labels={**(self.options.get("extra_labels") or {}), **(ropts.get("extra_labels") or {})},
             enforce_limits=bool(pick("enforce_limits", False)),
@@ -539,6 +551,11 @@ class LocalProvider(CloudProvider):
             "networks": {settings.network: {}},
             "volumes": {vol: {"bind": path, "mode": "rw"} for vol, path in settings.volumes.items()},
         }
+        if settings.mounts:
+            kwargs["mounts"] = [
+                {"type": "bind", "source": src, "target": dst, "read_only": False}
+                for src, dst in settings.mounts.items()
+            ]
         if settings.cap_add:
             kwargs["cap_add"] = list(settings.cap_add)
         if settings.enforce_limits:

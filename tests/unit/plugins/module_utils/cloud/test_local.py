@@ -416,3 +416,23 @@ def test_resource_options_override_and_limits(make_provider, resource, node_name
     assert inst.address == attrs["NetworkSettings"]["Networks"][net]["IPAddress"]
     assert attrs["Config"]["Labels"]["site"] == "a" and attrs["Config"]["Labels"]["rack"] == "r1"
     assert podman_client.networks.exists(net)
+
+
+@pytest.mark.integration
+def test_host_mounts_are_bound_into_the_instance(make_provider, resource, node_name, podman_client, tmp_path) -> None:
+    # The head node reaches podman's API through a bound socket; any host path works the same.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "hello").write_text("from the host\n")
+    provider = make_provider()
+    head = resource("head", options={"mounts": {str(shared): "/mnt/host"}})
+    inst = provider.create(spec(node_name("h1"), head, **{LABEL_ROLE: "head"}))
+    assert inst.role == "head"
+    code, (out, _err) = podman_client.containers.get(inst.id).exec_run(["cat", "/mnt/host/hello"], demux=True)
+    assert code == 0 and out == b"from the host\n"
+
+
+def test_mounts_need_absolute_paths(make_provider, resource) -> None:
+    with pytest.raises(CloudError) as err:
+        make_provider().launch_settings(resource("head", options={"mounts": {"relative": "/x"}}))
+    assert err.value.kind == "config" and "mounts" in str(err.value) and "absolute" in str(err.value)
