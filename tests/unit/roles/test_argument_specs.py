@@ -14,7 +14,9 @@ import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 3))
 ROLES = os.path.join(ROOT, "roles")
-ROLE_NAMES = sorted(d for d in os.listdir(ROLES) if os.path.isdir(os.path.join(ROLES, d))) if os.path.isdir(ROLES) else []
+ROLE_NAMES = (
+    sorted(d for d in os.listdir(ROLES) if os.path.isdir(os.path.join(ROLES, d))) if os.path.isdir(ROLES) else []
+)
 
 
 def _load(path: str) -> dict:

@@ -1,0 +1,12 @@
+"""Fixtures for the integration tests: a real Slurm cluster in podman (slurm_env)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+from slurm_env import slurm_cluster, slurm_images  # noqa: E402, F401
