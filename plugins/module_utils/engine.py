@@ -212,6 +212,15 @@ class Engine:
         plan = result.plan
         timers = plan.timers
         nodes = {n.name: n for n in result.observed.nodes}
+        if not controls.frozen:
+            for name, address in result.observed.moved:
+                try:
+                    self.wlm.update_address(name, address)
+                except (CommandError, ValueError) as exc:
+                    result.errors.append(f"update address of {name}: {exc}")
+                    continue
+                result.done.append({"action": "update_address", "node": name, "reason": f"now at {address}"})
+                self.log("update_address", node=name, address=address)
         for action in plan.actions:
             node = nodes.get(action.node)
             try:

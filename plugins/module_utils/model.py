@@ -185,6 +185,8 @@ class Observed:
     # instance behind them any more: to be removed from the WLM.
     stale_wlm_nodes: tuple[str, ...] = ()
     headroom: dict[str, Headroom] = field(default_factory=dict)
+    # (node, instance address) where the WLM still holds an older address.
+    moved: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ feeds them what the adapters read.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
@@ -72,6 +73,7 @@ def merge(
 
     nodes = []
     seen = set()
+    moved = []
     for inst in instances:
         if inst.role != ROLE_WORKER:
             continue
@@ -82,6 +84,10 @@ def merge(
         running = tuple(sorted(set(jobs_on.get(inst.name, ())) | set(wlm.jobs if wlm else ())))
         if state is NodeState.IDLE and running:
             state = NodeState.BUSY  # the node list lags the job list
+        if wlm and wlm.address and inst.address and wlm.address != inst.address and _is_ip(wlm.address):
+            # A restarted instance came back on a new address; the WLM still
+            # knows the old one and cannot reach the node until told.
+            moved.append((inst.name, inst.address))
         cores = (wlm.cores if wlm and wlm.cores else None) or (res.cores if res else 0)
         memory = (wlm.memory_mb if wlm and wlm.memory_mb else None) or (res.memory_mb if res else 0)
         nodes.append(
@@ -95,7 +101,7 @@ def merge(
                 memory_mb=memory,
                 cores_alloc=wlm.cores_alloc if wlm else 0,
                 jobs=running,
-                address=(wlm.address if wlm and wlm.address else None) or inst.address,
+                address=inst.address or (wlm.address if wlm else None),
                 zone=inst.zone,
                 tenant=inst.tenant,
                 drained_by_us=bool(wlm and wlm.reason and wlm.reason.startswith(DRAIN_REASON_PREFIX)),
@@ -116,4 +122,15 @@ def merge(
             and not jobs_on.get(n.name)
         )
     )
-    return Observed(jobs=jobs, nodes=tuple(nodes), stale_wlm_nodes=stale, headroom=dict(headroom or {}))
+    return Observed(
+        jobs=jobs, nodes=tuple(nodes), stale_wlm_nodes=stale, headroom=dict(headroom or {}), moved=tuple(moved)
+    )
+
+
+def _is_ip(text: str) -> bool:
+    """Only an address the WLM pinned as an IP can go stale; a name is resolved anew."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -41,6 +41,13 @@ class WorkloadManager:
         """Forget a node that is gone (dynamic node delete / qmgr delete node)."""
         raise NotImplementedError
 
+    def update_address(self, node: str, address: str) -> None:
+        """Tell the WLM a node's new address (an instance restarted with a new IP).
+
+        WLMs that resolve node names on every contact need nothing here.
+        """
+        return None
+
     def join_config(self, resource: Resource, node_name: str) -> dict:
         """What a new worker needs to join, rendered into its cloud-init user-data.
 

@@ -49,6 +49,9 @@ class FakeWlm(WorkloadManager):
     def resume(self, node):
         self.calls.append(("resume", node))
 
+    def update_address(self, node, address):
+        self.calls.append(("update_address", node, address))
+
     def remove(self, node):
         if node in self.refuse_remove:
             raise CommandError(["scontrol", "delete", f"nodename={node}"], 1, "", "Node has jobs")
@@ -168,3 +171,12 @@ def test_failed_boot_backs_off_its_resource_and_replacement_goes_elsewhere(world
     assert [res for res, _name in cloud.created] == ["b"]
     assert "NoValidHost" in engine.store.load()[0].backoff["a"].last_error
     assert any(d["action"] == "delete" for d in result.done)
+
+
+def test_worker_back_on_a_new_address_is_repointed(world):
+    engine, wlm, cloud = world
+    cloud.instances["t-a-1"] = Instance("id1", "t-a-1", "a", InstanceStatus.ACTIVE, 0.0, address="10.0.0.7")
+    wlm.node_list["t-a-1"] = WlmNode("t-a-1", "down", address="10.0.0.3", reason="Not responding")
+    result = engine.run_once()
+    assert ("update_address", "t-a-1", "10.0.0.7") in wlm.calls
+    assert {"action": "update_address", "node": "t-a-1", "reason": "now at 10.0.0.7"} in result.done

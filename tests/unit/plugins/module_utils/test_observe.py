@@ -37,7 +37,7 @@ def test_wlm_states_map_and_wlm_size_wins():
     obs = merge([inst(w.name, address="10.0.0.1") for w in wlm], wlm, [], RES, "c")
     by = {n.name: n for n in obs.nodes}
     assert by["c-small-1"].state is NodeState.IDLE and by["c-small-1"].cores == 2
-    assert by["c-small-1"].address == "10.0.0.9"  # the WLM's view of the address wins
+    assert by["c-small-1"].address == "10.0.0.1"  # the instance's address is the truth
     assert by["c-small-2"].state is NodeState.BUSY
     assert by["c-small-3"].state is NodeState.DRAINING and by["c-small-3"].drained_by_us
     assert by["c-small-4"].state is NodeState.DRAINING and not by["c-small-4"].drained_by_us
@@ -68,3 +68,10 @@ def test_stale_wlm_nodes_only_ours_and_only_without_jobs():
 def test_instances_of_other_roles_are_not_workers():
     obs = merge([Instance("h", "c-head", "none", InstanceStatus.ACTIVE, 1.0, role="head")], [], [], RES, "c")
     assert obs.nodes == ()
+
+
+def test_moved_instance_is_reported_for_an_address_update():
+    wlm = [WlmNode("c-small-1", "down", address="10.0.0.9"), WlmNode("c-small-2", "idle", address="c-small-2")]
+    obs = merge([inst("c-small-1", address="10.0.0.4"), inst("c-small-2", address="10.0.0.5")], wlm, [], RES, "c")
+    # Only an IP the WLM pinned goes stale; a host name is resolved anew.
+    assert obs.moved == (("c-small-1", "10.0.0.4"),)
