@@ -10,7 +10,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export PYTHONPATH := $(CURDIR)/$(COLLECTIONS)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup venv images nova lint sanity unit integration test bench docs clean
+.PHONY: help setup venv images nova vm lint sanity unit integration molecule test bench docs demo destroy clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,8 +51,21 @@ unit: venv ## unit and property tests (no containers)
 integration: images nova ## tests with real podman, Slurm and Nova
 	pytest -q -m integration tests/unit tests/integration
 
+molecule: images ## every Molecule scenario (create, converge, idempotence, verify, destroy)
+	@for s in $$(ls molecule); do \
+	  echo "[molecule] scenario $$s"; \
+	  molecule test -s $$s || exit 1; \
+	done
+
 test: setup images nova lint sanity ## everything CI runs
 	pytest -q -n 2 tests/unit tests/integration -p no:cacheprovider
+	$(MAKE) --no-print-directory molecule
+
+demo: images ## deploy the Basic architecture locally, run jobs, watch workers come and go
+	$(PY) hack/demo.py
+
+destroy: venv ## remove everything `make demo` made
+	ansible-playbook playbooks/destroy.yml
 
 bench: venv ## policy decision time and the trace-driven simulator
 	$(PY) tools/bench.py

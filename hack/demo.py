@@ -1,0 +1,149 @@
+"""`make demo`: the Basic architecture on the local cloud, as a cluster user sees it.
+
+Deploys playbooks/basic.yml (unless --no-deploy), submits a realistic mix of
+jobs as the LDAP user alice on the head node, shows a live view while the
+engine starts workers, the jobs run and the workers go away, and ends with
+a summary of timings. Everything it runs is real: slurmctld and slurmd,
+slapd and SSSD, the engine as a systemd service on the head node, podman.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
+HEAD = os.environ.get("DCAAS_HEAD", "demo-head")
+CLUSTER = os.environ.get("DCAAS_CLUSTER", "demo")
+USER = "alice"
+
+JOBS = [
+    # (label, sbatch arguments)
+    ("1 core", ["-n1", "--wrap", "sleep 8; echo single on $(hostname)"]),
+    ("1 core", ["-n1", "--wrap", "sleep 8; echo single on $(hostname)"]),
+    ("1 core", ["-n1", "--wrap", "sleep 10; echo single on $(hostname)"]),
+    ("2 cores", ["-n1", "-c2", "--wrap", "sleep 12; echo multicore on $(hostname)"]),
+    ("2 nodes, shared /home", ["-N2", "-n2", "--wrap", "srun bash -c 'hostname >> $HOME/mpi-$SLURM_JOB_ID.out'"]),
+]
+
+
+def sh(argv: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, text=True, capture_output=True, check=check, **kw)
+
+
+def head(argv: list[str], user: str | None = None, check: bool = True) -> str:
+    if user:
+        # As the user logs in: resolved through NSS (SSSD -> LDAP), in their home.
+        login = 'cd "$HOME" && exec "$@"'
+        argv = ["runuser", "-u", user, "--", "env", f"HOME=/home/{user}", "bash", "-c", login, "bash", *argv]
+    return sh(["podman", "exec", HEAD, *argv], check=check).stdout
+
+
+def workers() -> list[str]:
+    out = sh(
+        [
+            "podman",
+            "ps",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            f"label=dcaas.cluster={CLUSTER}",
+            "--filter",
+            "label=dcaas.role=worker",
+        ]
+    ).stdout
+    return sorted(out.split())
+
+
+def job_states(ids: list[str]) -> dict[str, str]:
+    states = {}
+    for jid in ids:
+        out = head(["scontrol", "-o", "show", "job", jid], check=False)
+        state = next((f.split("=", 1)[1] for f in out.split() if f.startswith("JobState=")), "GONE")
+        states[jid] = state
+    return states
+
+
+def view(t0: float, ids: list[str], labels: dict[str, str]) -> dict[str, str]:
+    states = job_states(ids)
+    nodes = head(["sinfo", "--noheader", "--Node", "--format", "%N %T"], check=False).split("\n")
+    nodes = [n for n in nodes if n.strip()]
+    print(f"\n--- t+{time.monotonic() - t0:5.1f}s ---  workers (containers): {len(workers())}")
+    for line in nodes:
+        print(f"  node {line}")
+    for jid in ids:
+        print(f"  job {jid:>4} {labels[jid]:<24} {states[jid]}")
+    return states
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-deploy", action="store_true", help="use the cluster basic.yml already deployed")
+    parser.add_argument("--timeout", type=int, default=600)
+    args = parser.parse_args()
+
+    timings: dict[str, float] = {}
+    if not args.no_deploy:
+        print("== deploying the Basic architecture (playbooks/basic.yml)", flush=True)
+        t = time.monotonic()
+        proc = subprocess.run(["ansible-playbook", "playbooks/basic.yml"], cwd=ROOT, check=False)
+        if proc.returncode != 0:
+            print("deploy failed; see the output above", file=sys.stderr)
+            return proc.returncode
+        timings["deploy (basic.yml)"] = time.monotonic() - t
+
+    print(f"\n== {USER} is an LDAP user, resolved on the head node through SSSD:")
+    print("   " + head(["id", USER]).strip())
+    print(f"== submitting {len(JOBS)} jobs as {USER}; no worker exists yet: {workers() or 'none'}")
+    t0 = time.monotonic()
+    ids, labels = [], {}
+    for label, argv in JOBS:
+        jid = head(["sbatch", "--parsable", *argv], user=USER).strip().split(";")[0]
+        ids.append(jid)
+        labels[jid] = label
+
+    deadline = t0 + args.timeout
+    while time.monotonic() < deadline:
+        states = view(t0, ids, labels)
+        first = "first job running after submit"
+        if first not in timings and any(s in ("RUNNING", "COMPLETED") for s in states.values()):
+            timings[first] = time.monotonic() - t0
+        bad = {j: s for j, s in states.items() if s in ("FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "GONE")}
+        if bad:
+            print(f"jobs ended badly: {bad}", file=sys.stderr)
+            return 1
+        if all(s == "COMPLETED" for s in states.values()):
+            timings["all jobs done after submit"] = time.monotonic() - t0
+            break
+        time.sleep(3)
+    else:
+        print("timed out waiting for the jobs", file=sys.stderr)
+        return 1
+
+    print("\n== all jobs COMPLETED; the 2-node job wrote to the shared /home from:")
+    print("   " + " ".join(head(["bash", "-c", f"cat /home/{USER}/mpi-*.out"]).split()))
+    print("== waiting for the engine to drain and delete idle workers")
+    while time.monotonic() < deadline:
+        left = workers()
+        print(f"  t+{time.monotonic() - t0:5.1f}s workers: {' '.join(left) or 'none'}", flush=True)
+        if not left:
+            timings["back to zero workers after submit"] = time.monotonic() - t0
+            break
+        time.sleep(5)
+    else:
+        print("timed out waiting for workers to go", file=sys.stderr)
+        return 1
+
+    print("\n== engine status on the head node (dcaasd status):")
+    print(head(["dcaasd", "status"], check=False))
+    print("== summary")
+    for what, secs in timings.items():
+        print(f"  {what:<36} {secs:6.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
