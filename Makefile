@@ -52,6 +52,7 @@ integration: images nova ## tests with real podman, Slurm and Nova
 	pytest -q -m integration tests/unit tests/integration
 
 molecule: images ## every Molecule scenario (create, converge, idempotence, verify, destroy)
+	@test -e $(COLL_LINK) || { mkdir -p $(dir $(COLL_LINK)) && ln -sfn $(CURDIR) $(COLL_LINK); }
 	@for s in $$(ls molecule); do \
 	  echo "[molecule] scenario $$s"; \
 	  molecule test -s $$s || exit 1; \
