@@ -81,7 +81,7 @@ def expand(hostlist: str | None, limit: int = 100_000) -> list[str]:
         # Literal pieces and bracket groups alternate; re.split keeps the groups.
         pieces = re.split(r"\[([^\]]*)\]", item)
         groups = [_bracket_ranges(hostlist, p) for p in pieces[1::2]]
-        count = math.prod(sum(hi - lo + 1 for lo, hi, _ in g) for g in groups)
+        count = math.prod(sum(hi - lo + 1 for lo, hi, _width in g) for g in groups)
         if len(names) + count > limit:
             raise HostlistError(f"host list {hostlist[:80]!r} has more than {limit} names")
         choices: list[list[str]] = []

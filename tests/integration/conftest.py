@@ -9,4 +9,5 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from slurm_env import slurm_cluster, slurm_images  # noqa: E402, F401
+# The fixtures come from slurm_env; pytest finds them through this plugin.
+pytest_plugins = ["slurm_env"]

@@ -282,7 +282,7 @@ class SlurmManager(WorkloadManager):
                     running.append((_id_key(job.id), job))
         running.sort(key=lambda item: item[0])
         pending.sort(key=lambda item: item[0])
-        return [job for _, job in running] + [job for _, job in pending]
+        return [job for _key, job in running] + [job for _key, job in pending]
 
     def _jobs_of(self, rec: dict, budget: dict[int, int]) -> list[Job]:
         """The Job(s) one squeue record stands for: none, one, or one per pending array task."""
@@ -537,5 +537,5 @@ def _is_array_rest(rec: dict) -> bool:
 
 
 def _id_key(job_id: str) -> tuple:
-    head, _, task = job_id.partition("_")
+    head, _sep, task = job_id.partition("_")
     return (int(head) if head.isdigit() else 0, head, int(task) if task.isdigit() else -1)
