@@ -181,10 +181,15 @@ def _created(value: Any) -> float:
     return 0.0
 
 
+# Exit codes of a container ended by a signal, as `podman stop` does (SIGTERM,
+# then SIGKILL after its timeout): stopped, not failed to boot.
+_SIGNAL_EXITS = (128 + 9, 128 + 15)
+
+
 def _status(state: str, exit_code: int | None) -> InstanceStatus:
     state = (state or "").lower()
     if state in ("exited", "stopped"):
-        return InstanceStatus.ERROR if exit_code else InstanceStatus.STOPPED
+        return InstanceStatus.ERROR if exit_code and exit_code not in _SIGNAL_EXITS else InstanceStatus.STOPPED
     return _STATES.get(state, InstanceStatus.ERROR)
 
 

@@ -87,7 +87,10 @@ def wait_for(predicate: Any, timeout: float = 10.0) -> Any:
         ("exited", 0, InstanceStatus.STOPPED),
         ("stopped", 0, InstanceStatus.STOPPED),
         ("exited", 3, InstanceStatus.ERROR),
-        ("stopped", 137, InstanceStatus.ERROR),
+        ("exited", 1, InstanceStatus.ERROR),  # e.g. init that cannot start
+        # `podman stop`: SIGTERM, then SIGKILL after the timeout
+        ("stopped", 137, InstanceStatus.STOPPED),
+        ("exited", 143, InstanceStatus.STOPPED),
         ("dead", 0, InstanceStatus.ERROR),
         ("paused", 0, InstanceStatus.STOPPED),
         ("removing", 0, InstanceStatus.DELETING),
