@@ -67,6 +67,9 @@ SCHEMA: dict[str, dict] = {
             "backoff_initial": {"type": "int", "default": 60, "min": 1},
             "backoff_max": {"type": "int", "default": 1800, "min": 1},
             "interval": {"type": "int", "default": 30, "min": 1},
+            # Between passes, look at the pending job ids this often and pass
+            # at once when a new one appears; 0 turns the watch off.
+            "watch": {"type": "int", "default": 5, "min": 0},
         },
     },
     "limits": {
@@ -156,6 +159,7 @@ class TimerConfig:
     backoff_initial: int = 60
     backoff_max: int = 1800
     interval: int = 30
+    watch: int = 5
 
 
 @dataclass(frozen=True)

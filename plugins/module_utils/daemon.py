@@ -24,6 +24,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError
@@ -88,6 +89,51 @@ def serve_status(status: Status, listen: str) -> ThreadingHTTPServer:
     return server
 
 
+def wait_for_work(
+    stop: threading.Event,
+    until: float,
+    watch: float,
+    probe: Callable[[], frozenset[str] | None],
+    seen: frozenset[str] | None,
+) -> tuple[str, frozenset[str] | None]:
+    """Sleep until ``until`` (epoch seconds), looking at the pending jobs every ``watch`` s.
+
+    Returns why it woke ("stop", "interval" or "new_jobs") and the pending
+    ids last read. A job id that was not pending at the previous look (a new
+    submission, a requeue) ends the wait early; jobs that leave do not,
+    since nothing they cause is urgent. A failing or unsupported probe only
+    means waiting for the interval: the next full pass reports the error.
+    """
+    while True:
+        left = until - time.time()
+        if left <= 0:
+            return "interval", seen
+        if watch <= 0 or seen is None:
+            return ("stop" if stop.wait(left) else "interval"), seen
+        if stop.wait(min(watch, left)):
+            return "stop", seen
+        try:
+            now_pending = probe()
+        except (CommandError, OSError):
+            now_pending = None
+        if now_pending is None:
+            return ("stop" if stop.wait(max(0.0, until - time.time())) else "interval"), seen
+        if now_pending - seen:
+            return "new_jobs", now_pending
+        seen = now_pending
+
+
+def first_look(probe: Callable[[], frozenset[str] | None]) -> frozenset[str] | None:
+    """The pending ids just before a pass, or None when they cannot be read.
+
+    Anything submitted while the pass runs then counts as new at the next look.
+    """
+    try:
+        return probe()
+    except (CommandError, OSError):
+        return None
+
+
 def run_loop(cfg: Config, stop: threading.Event, max_passes: int | None = None) -> int:
     engine = build_engine(cfg, log=log)
     status = Status(cfg.timers.interval)
@@ -96,13 +142,16 @@ def run_loop(cfg: Config, stop: threading.Event, max_passes: int | None = None) 
         "started",
         cluster=cfg.cluster,
         interval=cfg.timers.interval,
+        watch=cfg.timers.watch,
         status=cfg.status_listen,
         resources=[r.name for r in cfg.resources],
     )
     passes = 0
     try:
+        probe = engine.wlm.pending_ids
         while not stop.is_set():
             started = time.time()
+            seen = first_look(probe) if cfg.timers.watch > 0 else None
             try:
                 result = engine.run_once()
                 out = result.to_dict()
@@ -125,7 +174,9 @@ def run_loop(cfg: Config, stop: threading.Event, max_passes: int | None = None) 
             passes += 1
             if max_passes is not None and passes >= max_passes:
                 break
-            stop.wait(max(0.0, cfg.timers.interval - (time.time() - started)))
+            why, seen = wait_for_work(stop, started + cfg.timers.interval, cfg.timers.watch, probe, seen)
+            if why == "new_jobs":
+                log("woken", reason="new pending jobs", pending=len(seen or ()))
     finally:
         server.shutdown()
         server.server_close()

@@ -116,6 +116,8 @@ def test_jobs_scale_workers_up_and_back_to_zero(slurm_cluster, engine_cfg, tmp_p
     mpi = sbatch(env, "-N2", "-n2", "--wrap", "srun hostname > /home/alice/mpi.out")
     huge = sbatch(env, "-c", "64", "--wrap", "true")
     jobs = [*singles, mpi]
+    # The daemon's cheap look between passes sees every one of them pending.
+    assert {*jobs, huge} <= engine.wlm.pending_ids()
 
     # 4 x 1 core pack onto two 2-core workers; the 2-node job needs two more.
     expected_workers = 4

@@ -31,6 +31,17 @@ class WorkloadManager:
     def nodes(self) -> list[WlmNode]:
         raise NotImplementedError
 
+    def pending_ids(self) -> frozenset[str] | None:
+        """The ids of pending jobs, read as cheaply as the WLM allows, or None.
+
+        The daemon asks this between full passes, every ``timers.watch``
+        seconds, and runs a pass at once when a job id it has not seen
+        pending before appears, so a job submitted to an idle cluster is
+        noticed within seconds without full passes that often. None means
+        the adapter has no cheap way; the daemon then waits for the interval.
+        """
+        return None
+
     def drain(self, node: str, reason: str) -> None:
         raise NotImplementedError
 

@@ -43,6 +43,8 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Work
 
 SQUEUE = ("squeue", "--json")
 SINFO = ("sinfo", "--json")
+# The daemon's cheap check between passes: one id per line, no JSON.
+SQUEUE_PENDING = ("squeue", "--noheader", "--states=PENDING", "--format=%i")
 
 # Slurm's markers for "not set" and "unlimited" in 32- and 64-bit fields.
 _NO_VALUES = frozenset({0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFE, 0xFFFFFFFFFFFFFFFF})
@@ -283,6 +285,10 @@ class SlurmManager(WorkloadManager):
         running.sort(key=lambda item: item[0])
         pending.sort(key=lambda item: item[0])
         return [job for _key, job in running] + [job for _key, job in pending]
+
+    def pending_ids(self) -> frozenset[str]:
+        """Pending job ids (``123``, ``120_[4-9]``) from squeue's plain output."""
+        return frozenset(line.strip() for line in self.runner.run(list(SQUEUE_PENDING)).splitlines() if line.strip())
 
     def _jobs_of(self, rec: dict, budget: dict[int, int]) -> list[Job]:
         """The Job(s) one squeue record stands for: none, one, or one per pending array task."""

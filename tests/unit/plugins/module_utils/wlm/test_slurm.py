@@ -539,3 +539,18 @@ def test_short_munge_key_is_refused(tmp_path) -> None:
 def test_bad_node_name_is_refused(key_file: str) -> None:
     with pytest.raises(ValueError, match="single Slurm node name"):
         SlurmManager(Runner(), {"conf_server": "head", "munge_key_file": key_file}).join_config(SMALL, "c x")
+
+
+def test_pending_ids_read_squeue_plain_output():
+    class Plain(Runner):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def run(self, argv, check=True, input_text=None):
+            self.calls.append(list(argv))
+            return "101\n120_[4-9]\n\n  102 \n"
+
+    runner = Plain()
+    assert SlurmManager(runner).pending_ids() == frozenset({"101", "102", "120_[4-9]"})
+    assert runner.calls == [["squeue", "--noheader", "--states=PENDING", "--format=%i"]]
