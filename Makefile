@@ -37,6 +37,10 @@ images: setup ## build the local cloud's images (no registry needed)
 nova: venv ## the real Nova API from PyPI, in its own venv
 	@bash hack/nova/setup.sh
 
+vm: setup ## QEMU and the cached VM image for the kernel-NFS test
+	@bash hack/vm/setup.sh
+	@bash hack/vm/build-image.sh >/dev/null
+
 lint: venv ## ruff, ansible-lint (production profile)
 	ruff check .
 	ruff format --check .
@@ -48,17 +52,17 @@ sanity: venv ## ansible-test sanity on a copy of the collection
 unit: venv ## unit and property tests (no containers)
 	pytest -q -m "not integration" -n 2
 
-integration: images nova ## tests with real podman, Slurm and Nova
+integration: images nova vm ## tests with real podman, Slurm and Nova
 	pytest -q -m integration tests/unit tests/integration
 
 molecule: images ## every Molecule scenario (create, converge, idempotence, verify, destroy)
 	@test -e $(COLL_LINK) || { mkdir -p $(dir $(COLL_LINK)) && ln -sfn $(CURDIR) $(COLL_LINK); }
-	@for s in $$(ls molecule); do \
+	@for s in $$(cd molecule && ls -d */ | tr -d /); do \
 	  echo "[molecule] scenario $$s"; \
 	  molecule test -s $$s || exit 1; \
 	done
 
-test: setup images nova lint sanity ## everything CI runs
+test: setup images nova vm lint sanity ## everything CI runs
 	pytest -q -n 2 tests/unit tests/integration -p no:cacheprovider
 	$(MAKE) --no-print-directory molecule
 
