@@ -322,8 +322,17 @@ def decide(
 
     remaining = {name: p.count for name, p in pools.items()}
     if not frozen:
-        for node in sorted(observed.nodes, key=lambda n: (n.resource, -n.created, n.name)):
-            if node.name in controls.held_nodes or node.running_jobs or node.name in used_nodes:
+        retiring = sorted(observed.nodes, key=lambda n: (n.resource, -n.created, n.name))
+        keep = controls.held_nodes | used_nodes
+        # Nodes deleted in this pass no longer count towards min: without
+        # this, the pass that deletes drained nodes would also drain the
+        # node min keeps, and resume it in the next one.
+        for node in retiring:
+            deleted = node.state is NodeState.DRAINING and node.drained_by_us and not node.running_jobs
+            if deleted and node.name not in keep and node.resource in remaining:
+                remaining[node.resource] -= 1
+        for node in retiring:
+            if node.name in keep or node.running_jobs:
                 continue
             res = by_name.get(node.resource)
             if node.state is NodeState.IDLE:
