@@ -5,6 +5,8 @@
 #   localhost/dcaas/base:bookworm          systemd as PID 1 (images/base)
 #   localhost/dcaas/slurm-head:bookworm    slurmctld + munge    (images/slurm-head)
 #   localhost/dcaas/slurm-worker:bookworm  slurmd + cloud-init  (images/slurm-worker)
+#   localhost/dcaas/head-packages:bookworm    } base + the packages the roles install,
+#   localhost/dcaas/worker-packages:bookworm  } unconfigured (images/packages)
 #
 # Idempotent: every image carries the label dcaas.build-hash, a hash of its
 # build inputs and of its parent's hash, and is skipped when an image with
@@ -12,7 +14,8 @@
 # /var/cache/dcaas, so rebuilding after a Containerfile change does not
 # bootstrap Debian again.
 #
-# Usage: hack/build-images.sh [--force] [image ...]   (image: base, slurm-head, slurm-worker)
+# Usage: hack/build-images.sh [--force] [image ...]
+#        (image: base, slurm-head, slurm-worker, head-packages, worker-packages)
 # Environment: DCAAS_DEBIAN_MIRROR, DCAAS_DEBIAN_SECURITY_MIRROR (default: this host's apt
 #              sources), DCAAS_CACHE_DIR (default /var/cache/dcaas).
 set -euo pipefail
@@ -34,12 +37,12 @@ targets=()
 for arg in "$@"; do
   case $arg in
     --force) force=1 ;;
-    base | slurm-head | slurm-worker) targets+=("$arg") ;;
+    base | slurm-head | slurm-worker | head-packages | worker-packages) targets+=("$arg") ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown argument '$arg'; known images: base, slurm-head, slurm-worker" ;;
+    *) die "unknown argument '$arg'; known images: base, slurm-head, slurm-worker, head-packages, worker-packages" ;;
   esac
 done
-((${#targets[@]})) || targets=(base slurm-head slurm-worker)
+((${#targets[@]})) || targets=(base slurm-head slurm-worker head-packages worker-packages)
 
 ((EUID == 0)) || die "run as root (debootstrap and rootful podman need it)"
 for tool in podman debootstrap sha256sum; do
@@ -138,10 +141,11 @@ remove_replaced() {
 
 # --- images built with podman build ----------------------------------------
 # build NAME PARENT_HASH [--build-arg ...]: prints nothing, sets built_hash.
+# The build context is images/NAME, or images/$context when that is set.
 build_image() {
   local name=$1 parent_hash=$2
   shift 2
-  local dir=$images_dir/$name tag=localhost/dcaas/$name:$suite hash t0=$SECONDS
+  local dir=$images_dir/${context:-$name} tag=localhost/dcaas/$name:$suite hash t0=$SECONDS
   [[ -f $dir/Containerfile ]] || die "$dir/Containerfile is missing"
   hash=$(inputs_hash "$dir" "$parent_hash" "$@")
   built_hash=$hash
@@ -176,5 +180,36 @@ build_image base "$rootfs_hash" --build-arg "ROOTFS=$rootfs_tag" \
 base_hash=$built_hash
 if want slurm-head; then build_image slurm-head "$base_hash"; fi
 if want slurm-worker; then build_image slurm-worker "$base_hash"; fi
+
+# The packages the roles install (vars/Debian.yml), so that hosts and worker
+# images made from these skip the downloads; the lists are read, not copied,
+# and are part of the image's hash.
+role_packages() {
+  local py=$repo/.venv/bin/python
+  [[ -x $py ]] || py=python3
+  "$py" - "$repo/roles" "$@" <<'PY'
+import sys, yaml
+roles_dir, wanted = sys.argv[1], sys.argv[2:]
+names = []
+for item in wanted:
+    role, key = item.split(":")
+    with open(f"{roles_dir}/{role}/vars/Debian.yml", encoding="utf-8") as fh:
+        value = (yaml.safe_load(fh) or {}).get(key)
+    if not isinstance(value, list):
+        sys.exit(f"roles/{role}/vars/Debian.yml: {key} is not a list of packages")
+    names += [n for n in value if n not in names]
+print(" ".join(names))
+PY
+}
+common_vars=(common:_common_base_packages common:_common_chrony_packages ldap_client:_ldap_client_packages)
+if want head-packages; then
+  pkgs=$(role_packages "${common_vars[@]}" head_node:_head_node_packages ldap_server:_ldap_server_packages \
+    dynamic_cluster:_dynamic_cluster_os_packages)
+  context=packages build_image head-packages "$base_hash" --build-arg "PACKAGES=$pkgs"
+fi
+if want worker-packages; then
+  pkgs=$(role_packages "${common_vars[@]}" worker:_worker_slurm_packages worker:_worker_cloud_init_packages)
+  context=packages build_image worker-packages "$base_hash" --build-arg "PACKAGES=$pkgs"
+fi
 
 log "done in $((SECONDS - start_all)) s"
