@@ -74,7 +74,7 @@ destroy: venv ## remove everything `make demo` made
 
 bench: venv ## policy decision time (and the trace-driven simulator, where present)
 	$(PY) hack/bench_policy.py
-	@if [ -f tools/bench.py ]; then $(PY) tools/bench.py --no-decide; fi
+	$(PY) tools/bench.py $(if $(FULL),--full --workers 2)
 
 docs: venv ## check that every plugin's documentation renders
 	ansible-doc dcaas.cluster.scale > /dev/null

@@ -1,0 +1,192 @@
+"""Metrics, and whole runs of every controller on tiny traces with known answers."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pytest
+from sim_helpers import EXACT_CLOUD, simulate, starts, workload
+
+from tools.sim import report
+from tools.sim.core import CloudModel, Controller, Simulation
+from tools.sim.metrics import bounded_slowdown, percentile, summarize
+from tools.sim.policies import Dcaas, Legacy, PowerSave, Static
+
+
+def test_percentile_interpolates_between_ranks():
+    assert percentile([4, 1, 3, 2], 50) == 2.5
+    assert percentile([1, 2, 3, 4], 95) == pytest.approx(3.85)
+    assert percentile([1, 2, 3, 4], 0) == 1 and percentile([1, 2, 3, 4], 100) == 4
+    assert percentile([7], 95) == 7
+    assert math.isnan(percentile([], 95))
+
+
+def test_bounded_slowdown():
+    assert bounded_slowdown(0, 100) == 1.0
+    assert bounded_slowdown(90, 10) == 10.0
+    assert bounded_slowdown(100, 5) == 10.5  # run below 10 s counts as 10 s
+    assert bounded_slowdown(5, 1) == 1.0  # never below 1
+
+
+def test_static_run_metrics():
+    w = workload([(0, 100, 2), (10, 50, 2), (20, 50, 1)], max_nodes=2)
+    sim, r = simulate(w, Static())
+    assert starts(sim) == {1: 0.0, 2: 100.0, 3: 150.0}
+    assert r.node_hours == pytest.approx(2 * 200 / 3600)
+    assert r.lower_bound_node_hours == pytest.approx(350 / 3600)
+    assert r.cost_ratio == pytest.approx(400 / 350)
+    assert r.mean_wait_s == pytest.approx(220 / 3)
+    assert r.p95_wait_s == pytest.approx(126.0)
+    assert r.mean_bsld == pytest.approx((1 + 140 / 50 + 180 / 50) / 3)
+    assert (r.peak_nodes, r.launches, r.unfinished) == (2, 0, 0)
+    assert r.makespan_h == pytest.approx(200 / 3600)
+    assert r.utilisation == pytest.approx(350 / 400)
+
+
+# One job of one node and 100 s, submitted at 0; boots take exactly 60 s.
+ONE_JOB = [(0, 100, 1)]
+
+
+def test_dcaas_one_job():
+    sim, r = simulate(workload(ONE_JOB), Dcaas())
+    # Launched at the first cycle (0), up at 60, runs 60..160. The cycle at 180
+    # first sees it idle; drained at 180 + idle_timeout (600) = 780, deleted
+    # the cycle after: 810 s of one node.
+    assert starts(sim) == {1: 60.0}
+    assert r.node_hours == pytest.approx(810 / 3600)
+    assert (r.launches, r.peak_nodes, r.mean_wait_s, r.refused_deletes) == (1, 1, 60.0, 0)
+    assert sim.billable == 0 and not sim.nodes
+
+
+def test_powersave_one_job():
+    sim, r = simulate(workload(ONE_JOB), PowerSave())
+    # Powered up when the job is placed (0), up at 60, idle at 160, powered down at 760.
+    assert starts(sim) == {1: 60.0}
+    assert r.node_hours == pytest.approx(760 / 3600)
+    assert r.launches == 1
+
+
+def test_legacy_one_job():
+    sim, r = simulate(workload(ONE_JOB), Legacy())
+    # Launched at 0, up at 60, idle at 160, deleted by the first cycle 600 s later (780).
+    assert starts(sim) == {1: 60.0}
+    assert r.node_hours == pytest.approx(780 / 3600)
+
+
+@dataclass(frozen=True)
+class ScriptedCloud(CloudModel):
+    """Boots that fail in a given order: ``script[i]`` is whether launch i fails."""
+
+    script: tuple[bool, ...] = ()
+
+    def draw(self, rng):
+        n = getattr(rng, "launch_no", 0)
+        rng.launch_no = n + 1
+        return self.boot_delay, n < len(self.script) and self.script[n]
+
+
+def test_dcaas_replaces_a_node_that_fails_to_boot():
+    cloud = ScriptedCloud(boot_delay=60.0, boot_jitter=0.0, failure_rate=0.0, script=(True,))
+    sim, r = simulate(workload(ONE_JOB), Dcaas(), cloud)
+    # The instance errors at 60: as in Engine.run_once, the resource backs off
+    # for backoff_initial (60 s) and that cycle only deletes it. The cycle at
+    # 120 launches another, up at 180. The job runs 180..280; idle seen at
+    # 300, drained 900, deleted 930.
+    assert starts(sim) == {1: 180.0}
+    assert (r.launches, r.failed_launches) == (2, 1)
+    assert r.node_hours == pytest.approx((60 + 930 - 120) / 3600)
+
+
+def test_legacy_blocks_on_a_failed_boot_until_max_launch_time():
+    cloud = ScriptedCloud(boot_delay=60.0, boot_jitter=0.0, failure_rate=0.0, script=(True,))
+    sim, _result = simulate(workload(ONE_JOB), Legacy(), cloud)
+    # The failed instance looks like a starting node until 1200 s have passed:
+    # the cycle at 1230 deletes it and launches a new node, up at 1290.
+    assert starts(sim) == {1: 1290.0}
+
+
+def test_powersave_requeues_jobs_of_a_node_that_fails_to_boot():
+    cloud = ScriptedCloud(boot_delay=60.0, boot_jitter=0.0, failure_rate=0.0, script=(True,))
+    sim, r = simulate(workload(ONE_JOB), PowerSave(), cloud)
+    # Fails at 60, the job is requeued and placed again at once: up at 120.
+    assert starts(sim) == {1: 120.0}
+    assert r.failed_launches == 1
+
+
+def test_dcaas_grows_for_a_wide_job_and_packs_small_ones():
+    # 4 nodes of 4 cores. A 16-core job and four 1-core jobs arrive together.
+    w = workload([(0, 100, 16), (0, 100, 1), (0, 100, 1), (0, 100, 1), (0, 100, 1)], cores_per_node=4)
+    sim, r = simulate(w, Dcaas())
+    # The wide job gets all 4 nodes; the small ones share one node after it
+    # (the cluster is at max): exactly 4 nodes, never more.
+    assert r.peak_nodes == 4
+    s = starts(sim)
+    assert s[1] == 60.0 and all(s[i] == 160.0 for i in (2, 3, 4, 5))
+
+
+def test_controllers_never_delete_a_busy_node():
+    w = workload([(i * 37, 200 + (i * 53) % 400, 1 + i % 3) for i in range(60)], max_nodes=6)
+    for controller in (Dcaas(), Legacy(), PowerSave()):
+        _sim, r = simulate(w, controller, CloudModel(failure_rate=0.2), seed=3)
+        assert r.unfinished == 0 and r.refused_deletes == 0, controller.name
+        assert r.peak_nodes <= 6
+
+
+def test_dominates():
+    w = workload(ONE_JOB)
+    _sim, a = simulate(w, Dcaas())
+    b = type(a)(**{**a.__dict__, "node_hours": a.node_hours + 1})
+    assert report.dominates(a, b) and not report.dominates(b, a)
+    assert not report.dominates(a, a)  # equal on both: not better on either
+
+
+def test_a_run_that_left_jobs_unfinished_is_judged_by_what_finishing_costs():
+    _sim, a = simulate(workload(ONE_JOB), Dcaas())
+    nh = a.node_hours
+    # Half the node-hours, but the jobs it never ran would cost at least as
+    # much again: fewer node-hours from not running jobs is no win.
+    starved = type(a)(**{**a.__dict__, "node_hours": nh / 2, "work_left_node_hours": nh, "mean_wait_s": 1e6})
+    starved = type(a)(**{**starved.__dict__, "unfinished": 1})
+    assert starved.cost_to_finish == pytest.approx(1.5 * nh)
+    assert report.dominates(a, starved) and not report.dominates(starved, a)
+    # If even finishing its jobs would cost less than a spent, a does not
+    # dominate it; and a run with unfinished jobs never dominates (its
+    # numbers are only lower bounds).
+    cheap = type(a)(**{**starved.__dict__, "work_left_node_hours": nh / 4})
+    assert not report.dominates(a, cheap) and not report.dominates(cheap, a)
+
+
+def test_utilisation_counts_the_work_done_by_jobs_cut_off_at_the_horizon():
+    # Job 1 runs 0..1000 on a static node; the run stops at 400 (horizon 300
+    # after the last job would end, 100). 400 s of 1000 were done.
+    sim = Simulation(workload([(0, 1000, 1, 1000)], max_nodes=1), Static(), EXACT_CLOUD, horizon=-600.0).run()
+    r = summarize(sim)
+    assert sim.truncated and r.unfinished == 1
+    assert r.utilisation == pytest.approx(1.0)
+    assert r.work_left_node_hours == pytest.approx(600 / 3600)
+    assert r.cost_to_finish == pytest.approx(1000 / 3600)
+
+
+def test_exact_cloud_has_no_jitter():
+    import random
+
+    assert EXACT_CLOUD.draw(random.Random(1)) == (60.0, False)
+
+
+class Idler(Controller):
+    """Looks at the cluster every 30 s and never launches anything."""
+
+    def attach(self, sim):
+        def tick(now):
+            sim.call_at(now + 30, tick)
+
+        sim.call_at(sim.t0, tick)
+
+
+def test_a_starved_job_ends_the_run_at_the_horizon_and_counts_its_wait():
+    sim = Simulation(workload([(0, 100, 1), (50, 10, 1)]), Idler(), EXACT_CLOUD, horizon=1000.0).run()
+    r = summarize(sim)
+    assert sim.truncated and sim.now == 1100.0  # last job would end at 60; plus the horizon
+    assert r.unfinished == 2
+    assert r.mean_wait_s == (1100 + 1050) / 2  # waits so far: lower bounds

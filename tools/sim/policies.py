@@ -1,0 +1,325 @@
+"""The controllers compared: the engine's real policy and three baselines.
+
+- ``dcaas``: calls ``policy.decide`` of plugins/module_utils every cycle with
+  an Observed built from the simulated state and carries out its plan
+  (launch, drain, resume, delete). There is no other copy of the policy.
+- ``static``: the traced machine, every node always on.
+- ``powersave``: per-job power saving as Slurm (SuspendProgram/ResumeProgram)
+  and AWS ParallelCluster do it: the WLM knows every node, places jobs on
+  powered-down nodes, which then boot; a node idle for ``suspend_time`` is
+  powered down. A node that fails to boot has its jobs requeued.
+- ``legacy``: the original Dynamic Cluster daemon's algorithm: no launch
+  while any node is starting, only the first 30 queued jobs, their cores
+  packed first fit onto new nodes of the first resource by priority (idle
+  nodes are not subtracted), idle nodes deleted after 600 s, an instance
+  that failed to boot deleted after max_launch_time (1200 s).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from types import SimpleNamespace
+
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, parse
+from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
+    Headroom,
+    Job,
+    Node,
+    NodeState,
+    Observed,
+    Timers,
+)
+from ansible_collections.dcaas.cluster.plugins.module_utils.policy import decide
+from tools.sim.core import Controller, Simulation
+from tools.sim.scheduler import DRAINING, FAILED, STARTING, UP, SimJob, SimNode
+
+RESOURCE = "sim"
+MEMORY_PER_CORE_MB = 4096  # SWF memory is mostly unknown; jobs ask for none
+
+
+class Static(Controller):
+    name = "static"
+
+    def attach(self, sim: Simulation) -> None:
+        sim.add_static(sim.max_nodes)
+
+
+class PowerSave(Controller):
+    name = "powersave"
+
+    def __init__(self, suspend_time: float = 600.0):
+        self.suspend_time = suspend_time  # Slurm SuspendTime / ParallelCluster ScaledownIdletime
+
+    def attach(self, sim: Simulation) -> None:
+        sim.add_powered_down(sim.max_nodes)
+
+    def on_idle(self, sim: Simulation, node: SimNode) -> None:
+        since = node.idle_since
+
+        def check(now: float) -> None:
+            if node.state == UP and not node.jobs and node.idle_since == since:
+                sim.power_down(node)
+
+        sim.call_at(since + self.suspend_time, check)
+
+
+class _Periodic(Controller):
+    """A daemon that looks at the cluster every ``interval`` seconds.
+
+    A cycle in which nothing changed since the last look and no timer can
+    have expired is skipped (``due`` says when one may expire): it would see
+    the same state and do the same nothing, and skipping it keeps whole-trace
+    runs fast. ``every_cycle`` turns the shortcut off; a test checks that
+    both give the same results.
+    """
+
+    interval = 30.0
+
+    def __init__(self, every_cycle: bool = False):
+        self.every_cycle = every_cycle
+        self.cycles = 0
+        self.looked = 0
+        self._seen = -1
+        self._due = math.inf
+
+    def attach(self, sim: Simulation) -> None:
+        self.sim = sim
+        sim.call_at(sim.t0, self._tick)
+
+    def _tick(self, now: float) -> None:
+        sim = self.sim
+        self.cycles += 1
+        if self.every_cycle or sim.version != self._seen or now >= self._due:
+            self._seen = sim.version
+            self.looked += 1
+            self._due = self.cycle(now)
+        if not sim.done or sim.billable:
+            sim.call_at(now + self.interval, self._tick)
+
+    def cycle(self, now: float) -> float:
+        """Look and act; return the earliest time a timer may expire."""
+        raise NotImplementedError
+
+    def stats(self) -> dict:
+        return {"cycles": self.cycles, "cycles_looked": self.looked}
+
+
+class Dcaas(_Periodic):
+    """The engine. ``config``: a whole Config, or a mapping merged over the
+    generated one (``{"timers": {"idle_timeout": 900}}``)."""
+
+    name = "dcaas"
+
+    def __init__(self, config: Config | dict | None = None, every_cycle: bool = False):
+        super().__init__(every_cycle)
+        self._config = config
+        self.timers = Timers()
+        self.decide_seconds = 0.0
+        self.decide_max = 0.0
+        self.decide_calls = 0
+
+    def attach(self, sim: Simulation) -> None:
+        cfg = self._config
+        if cfg is None or isinstance(cfg, dict):
+            cfg = parse(self.config_for(sim.cores_per_node, sim.max_nodes, cfg or {}))
+        self.config = cfg
+        self._engine = SimpleNamespace(config=cfg)
+        self.resource = cfg.resources[0]
+        self.interval = float(cfg.timers.interval)
+        super().attach(sim)
+
+    @staticmethod
+    def config_for(cores_per_node: int, max_nodes: int, overrides: dict) -> dict:
+        """The engine configuration of one simulated cluster: one resource of
+        the trace's node size, max = the traced machine, engine defaults."""
+        data = {
+            "cluster": "sim",
+            "resources": [
+                {
+                    "name": RESOURCE,
+                    "flavor": f"sim.c{cores_per_node}",
+                    "image": "worker",
+                    "cores": cores_per_node,
+                    "memory_mb": cores_per_node * MEMORY_PER_CORE_MB,
+                    "max": max_nodes,
+                }
+            ],
+        }
+        data.update(overrides)
+        return data
+
+    # --- the simulated world as the engine sees it ---------------------------
+    @staticmethod
+    def _job_view(job: SimJob) -> Job:
+        if job.view is None:
+            running = job.start >= 0
+            job.view = Job(
+                id=str(job.id),
+                state="running" if running else "pending",
+                cores=job.cores,
+                nodes=job.nodes,
+                walltime_s=int(job.estimate),
+                user=str(job.spec.user),
+                submit_time=job.submit,
+                node_names=tuple(n.name for n in job.alloc) if running else (),
+            )
+        return job.view
+
+    def _node_view(self, node: SimNode) -> Node:
+        if node.view is None:
+            state = node.state
+            if state == STARTING:
+                ns, in_wlm = NodeState.STARTING, False
+            elif state == FAILED:
+                ns, in_wlm = NodeState.DOWN, False
+            elif state == DRAINING:
+                ns, in_wlm = NodeState.DRAINING, True
+            else:
+                ns, in_wlm = (NodeState.BUSY if node.jobs else NodeState.IDLE), True
+            node.view = Node(
+                name=node.name,
+                resource=self.resource.name,
+                state=ns,
+                instance_id=f"i-{node.index}",
+                created=node.created,
+                cores=node.cores,
+                memory_mb=self.resource.memory_mb,
+                cores_alloc=node.cores - node.free,
+                jobs=tuple(str(j) for j in node.jobs),
+                drained_by_us=state == DRAINING,
+                in_wlm=in_wlm,
+                reason="instance ERROR" if state == FAILED else None,
+            )
+        return node.view
+
+    def observe(self) -> Observed:
+        sim = self.sim
+        # Views are cached on the simulated objects and rebuilt only when they
+        # change, so a cycle costs little more than the policy itself.
+        job_view, node_view = self._job_view, self._node_view
+        jobs = [j.view or job_view(j) for j in sim.sched.queue]
+        jobs.extend(j.view or job_view(j) for j in sim.sched.running.values())
+        headroom = {}
+        if sim.cloud.quota is not None:
+            headroom[self.resource.name] = Headroom(instances=max(0, sim.cloud.quota - sim.billable))
+        return Observed(
+            jobs=tuple(jobs),
+            nodes=tuple(n.view or node_view(n) for n in sim.nodes.values()),
+            headroom=headroom,
+        )
+
+    def cycle(self, now: float) -> float:
+        sim = self.sim
+        observed = self.observe()
+        # What Engine.run_once does between observing and deciding: an
+        # instance that failed to boot backs its resource off. The engine's
+        # own method is called (it reads nothing but the config) so that the
+        # simulation follows the engine if that rule changes.
+        timers = Engine._backoff_failed_boots(self._engine, observed, self.timers, now)
+        t = time.perf_counter()
+        plan = decide(observed, self.config, now, timers)
+        spent = time.perf_counter() - t
+        self.decide_seconds += spent
+        self.decide_max = max(self.decide_max, spent)
+        self.decide_calls += 1
+        self.timers = plan.timers
+        # Deletes first: they free quota for the replacements in the same plan.
+        for action in plan.actions:
+            node = sim.nodes.get(action.node)
+            if node is None:
+                continue
+            if action.action == "drain":
+                sim.drain(node)
+            elif action.action == "resume":
+                sim.resume(node)
+            elif action.action == "delete":
+                sim.delete(node)
+        for launch in plan.launches:
+            sim.launch(launch.count)
+        return self._next_due(now)
+
+    def _next_due(self, now: float) -> float:
+        """Earliest time one of the policy's clocks can run out with no event:
+        idle_timeout, boot_timeout, down_timeout, back-off (see policy.py)."""
+        t = self.config.timers
+        due = min((b.until for b in self.timers.backoff.values()), default=math.inf)
+        for since in self.timers.idle_since.values():
+            due = min(due, since + t.idle_timeout)
+        for since in self.timers.down_since.values():
+            due = min(due, since + t.down_timeout)
+        if self.sim.starting:
+            for node in self.sim.nodes.values():
+                if node.state == STARTING:
+                    # boot_timeout is a strict ">" in the policy: the cycle after.
+                    due = min(due, node.created + t.boot_timeout + 1e-6)
+        return due
+
+    def stats(self) -> dict:
+        return {
+            **super().stats(),
+            "decide_calls": self.decide_calls,
+            "decide_seconds": round(self.decide_seconds, 3),
+            "decide_max_ms": round(self.decide_max * 1e3, 2),
+        }
+
+
+class Legacy(_Periodic):
+    name = "legacy"
+
+    def __init__(
+        self,
+        window: int = 30,
+        max_idle_time: float = 600.0,
+        max_launch_time: float = 1200.0,
+        interval: float = 30.0,
+        every_cycle: bool = False,
+    ):
+        super().__init__(every_cycle)
+        self.window = window
+        self.max_idle_time = max_idle_time
+        self.max_launch_time = max_launch_time
+        self.interval = interval
+
+    def cycle(self, now: float) -> float:
+        sim = self.sim
+        due = math.inf
+        for node in list(sim.idle.values()):
+            if now - node.idle_since >= self.max_idle_time:
+                sim.delete(node)
+            else:
+                due = min(due, node.idle_since + self.max_idle_time)
+        # A failed boot looks like a node that is still starting until
+        # max_launch_time, and blocks every launch until then.
+        unfinished = False
+        booting = [n for n in sim.nodes.values() if n.state == STARTING] if sim.starting else []
+        for node in booting + list(sim.failed.values()):
+            if now - node.created > self.max_launch_time:
+                sim.delete(node)
+            else:
+                unfinished = True
+                due = min(due, node.created + self.max_launch_time + 1e-6)
+        if unfinished:
+            return due
+        room = sim.max_nodes - len(sim.nodes)
+        proposed: list[int] = []  # cores taken on each new node
+        size = sim.cores_per_node
+        for job in sim.sched.queue[: self.window]:
+            nodes = job.nodes
+            if job.cores > size:
+                continue
+            fits_in = sum(1 for used in proposed if used + job.cores <= size)
+            if nodes > room - len(proposed) + fits_in:
+                continue
+            for i, used in enumerate(proposed):
+                if nodes and used + job.cores <= size:
+                    proposed[i] += job.cores
+                    nodes -= 1
+            proposed.extend([job.cores] * nodes)
+        if proposed:
+            sim.launch(len(proposed))
+        return due
+
+
+POLICIES = {"static": Static, "powersave": PowerSave, "legacy": Legacy, "dcaas": Dcaas}
