@@ -233,6 +233,12 @@ def decide(
     resumable: dict[str, Node] = {}
     supply: list[tuple] = []
     for node in observed.nodes:
+        if node.state is NodeState.BUSY:
+            # Most nodes of a busy cluster: they only count towards min/max.
+            busy_pool = pools.get(node.resource)
+            if busy_pool is not None:
+                busy_pool.count += 1
+            continue
         if node.state is NodeState.DELETING:
             continue
         held = node.name in controls.held_nodes
@@ -322,7 +328,11 @@ def decide(
 
     remaining = {name: p.count for name, p in pools.items()}
     if not frozen:
-        retiring = sorted(observed.nodes, key=lambda n: (n.resource, -n.created, n.name))
+        # Only idle and draining nodes are ever drained or deleted here.
+        retiring = sorted(
+            (n for n in observed.nodes if n.state in (NodeState.IDLE, NodeState.DRAINING)),
+            key=lambda n: (n.resource, -n.created, n.name),
+        )
         keep = controls.held_nodes | used_nodes
         # Nodes deleted in this pass no longer count towards min: without
         # this, the pass that deletes drained nodes would also drain the
