@@ -201,11 +201,22 @@ class Engine:
         """An instance that failed to boot (NoValidHost, zone full, quota hit
         after the API accepted it) counts as a failed launch of its resource,
         so its replacement goes to the next resource or zone, not into the
-        same wall. The failed instance itself is deleted by this pass."""
+        same wall. The failed instance itself is deleted by this pass.
+
+        Several instances of one resource failing in the same pass count as
+        one failure: the back-off doubles per pass that meets failures, not
+        per instance, so a burst of boot errors does not shut a resource
+        out for the maximum back-off at once."""
+        failed: dict[str, list[Node]] = {}
         for node in observed.nodes:
             if node.state is NodeState.DOWN and not node.in_wlm and self.config.resource(node.resource):
-                why = f"instance {node.name} failed: {node.reason or 'unknown fault'}"
-                timers = backoff_after_failure(timers, node.resource, why, now, self.config)
+                failed.setdefault(node.resource, []).append(node)
+        for resource, nodes in sorted(failed.items()):
+            first = nodes[0]
+            why = f"instance {first.name} failed: {first.reason or 'unknown fault'}"
+            if len(nodes) > 1:
+                why += f" (and {len(nodes) - 1} more in this pass)"
+            timers = backoff_after_failure(timers, resource, why, now, self.config)
         return timers
 
     def _act(self, result: Result, controls: Controls, now: float) -> Timers:

@@ -173,6 +173,19 @@ def test_failed_boot_backs_off_its_resource_and_replacement_goes_elsewhere(world
     assert any(d["action"] == "delete" for d in result.done)
 
 
+def test_several_failed_boots_in_one_pass_count_as_one_failure(world):
+    engine, wlm, cloud = world
+    for n in range(3):
+        name = f"t-a-{n}"
+        cloud.instances[name] = Instance(f"id{n}", name, "a", InstanceStatus.ERROR, NOW - 5, fault="NoValidHost")
+    engine.run_once()
+    backoff = engine.store.load()[0].backoff["a"]
+    assert backoff.failures == 1
+    assert backoff.until == NOW + engine.config.timers.backoff_initial
+    assert "and 2 more in this pass" in backoff.last_error
+    assert sorted(cloud.deleted) == ["t-a-0", "t-a-1", "t-a-2"]
+
+
 def test_worker_back_on_a_new_address_is_repointed(world):
     engine, wlm, cloud = world
     cloud.instances["t-a-1"] = Instance("id1", "t-a-1", "a", InstanceStatus.ACTIVE, 0.0, address="10.0.0.7")
