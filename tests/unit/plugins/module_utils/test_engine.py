@@ -174,7 +174,7 @@ def test_failed_boot_backs_off_its_resource_and_replacement_goes_elsewhere(world
 
 
 def test_several_failed_boots_in_one_pass_count_as_one_failure(world):
-    engine, wlm, cloud = world
+    engine, _wlm, cloud = world
     for n in range(3):
         name = f"t-a-{n}"
         cloud.instances[name] = Instance(f"id{n}", name, "a", InstanceStatus.ERROR, NOW - 5, fault="NoValidHost")
