@@ -28,7 +28,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, CloudProvider, LaunchSpec
+from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import (
+    CloudError,
+    CloudProvider,
+    LaunchSpec,
+    cloud_options,
+)
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     LABEL_CLUSTER,
     LABEL_RESOURCE,
@@ -79,7 +84,16 @@ _STATES = {
 }
 
 # Options that a resource's ``options`` may override; the rest are per cloud.
-RESOURCE_OPTIONS = ("cap_add", "command", "enforce_limits", "extra_labels", "mounts", "network", "volumes")
+RESOURCE_OPTIONS = (
+    "cap_add",
+    "command",
+    "enforce_limits",
+    "extra_labels",
+    "extra_networks",
+    "mounts",
+    "network",
+    "volumes",
+)
 CLOUD_OPTIONS = (*RESOURCE_OPTIONS, "quota", "socket", "timeout")
 
 
@@ -89,6 +103,9 @@ class LaunchSettings:
 
     network: str
     volumes: dict[str, str]
+    # More networks joined besides ``network`` (whose address is the
+    # instance's): a head or LDAP host that serves several zones.
+    extra_networks: tuple[str, ...] = ()
     mounts: dict[str, str] = field(default_factory=dict)
     cap_add: tuple[str, ...] = ()
     extra_labels: dict[str, str] = field(default_factory=dict)
@@ -126,10 +143,13 @@ def _check_options(options: dict, allowed: tuple[str, ...], where: str, errors: 
             for src, dst in mounts.items():
                 if not (isinstance(src, str) and src.startswith("/") and isinstance(dst, str) and dst.startswith("/")):
                     errors.append(f"{where}.mounts: {src!r}: {dst!r}: both paths must be absolute")
-    for key in ("cap_add", "command"):
+    for key in ("cap_add", "command", "extra_networks"):
         value = options.get(key)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
             errors.append(f"{where}.{key}: expected a list of strings, got {_type(value)}")
+    for name in options.get("extra_networks") or []:
+        if isinstance(name, str) and not _PODMAN_NAME_RE.match(name):
+            errors.append(f"{where}.extra_networks: expected podman network names, got {name!r}")
     if options.get("command") == []:
         errors.append(f"{where}.command: must not be empty; leave it out to run the image's own command")
     labels = options.get("extra_labels")
@@ -457,7 +477,7 @@ class LocalProvider(CloudProvider):
     # --- creating --------------------------------------------------------------
     def launch_settings(self, resource: Resource) -> LaunchSettings:
         """The launch settings of a resource: cloud options with the resource's on top."""
-        ropts = dict(resource.options or {})
+        ropts = cloud_options(resource.options)
         errors: list[str] = []
         _check_options(ropts, RESOURCE_OPTIONS, f"resource {resource.name!r} options", errors)
         if errors:
@@ -470,6 +490,7 @@ class LocalProvider(CloudProvider):
 
         return LaunchSettings(
             network=pick("network", None) or self.network,
+            extra_networks=tuple(pick("extra_networks", None) or ()),
             volumes={**(self.options.get("volumes") or {}), **(ropts.get("volumes") or {})},
             mounts=dict(pick("mounts", None) or {}),
             cap_add=tuple(pick("cap_add", None) or ()),
@@ -544,7 +565,8 @@ class LocalProvider(CloudProvider):
                         f"resource {res.name!r}: volume {volume!r} does not exist; create it "
                         f"(podman volume create {volume}) or fix cloud.options.volumes",
                     )
-        self.ensure_network(settings.network)
+        for network in (settings.network, *settings.extra_networks):
+            self.ensure_network(network)
 
         kwargs: dict[str, Any] = {
             "name": spec.name,
@@ -553,7 +575,7 @@ class LocalProvider(CloudProvider):
             # "always": /sbin/init runs as PID 1 with systemd's mounts and stop
             # signal, however the image spells its command.
             "systemd": "always",
-            "networks": {settings.network: {}},
+            "networks": {net: {} for net in (settings.network, *settings.extra_networks)},
             "volumes": {vol: {"bind": path, "mode": "rw"} for vol, path in settings.volumes.items()},
         }
         if settings.mounts:
