@@ -12,18 +12,9 @@ PACKAGES=(
   munge slurm-client
 )
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-  log "apt packages present"
-fi
+# shellcheck source=hack/apt-ensure.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt-ensure.sh"
+apt_ensure "${PACKAGES[@]}"
 
 # podman 4.3 on these hosts: crun fails on hybrid cgroups, systemd is not
 # PID 1 (cgroupfs manager), and ulimits above these fail with

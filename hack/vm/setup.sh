@@ -23,18 +23,9 @@ PACKAGES=(
 
 ((EUID == 0)) || { echo "hack/vm/setup.sh: run as root (apt-get, bridges, taps)" >&2; exit 1; }
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-  log "apt packages present"
-fi
+# shellcheck source=hack/apt-ensure.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../apt-ensure.sh"
+apt_ensure "${PACKAGES[@]}"
 
 # Taps need the tun device; bridges need the bridge driver (built in or a module).
 [[ -c /dev/net/tun ]] || { echo "hack/vm/setup.sh: /dev/net/tun is missing; VMs cannot get a network" >&2; exit 1; }
