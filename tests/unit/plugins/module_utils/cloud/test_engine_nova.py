@@ -57,11 +57,6 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["ansible_collections.dcaas.cluster.tests.fixtures.nova"]
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:openstack"),
-    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:openstack"),
-]
-
 COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 5, "build", "collections"))
 IDLE_TIMEOUT = 60
 WAIT = 30.0  # seconds Nova gets to finish what a test waits for (a deadline, not a timing)

@@ -49,12 +49,6 @@ if TYPE_CHECKING:
 # would bypass pytest's assertion rewriting for it.
 pytest_plugins = ["ansible_collections.dcaas.cluster.tests.fixtures.nova"]
 
-# openstacksdk warns about its own internals on nearly every call.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:openstack"),
-    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:openstack"),
-]
-
 COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 5, "build", "collections"))
 
 
