@@ -145,7 +145,7 @@ def write(results: Sequence[RunResult], directory: str, label: str, meta: dict) 
     for row in rows:
         keys += [k for k in row if k not in keys]
     with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer = csv.DictWriter(fh, fieldnames=keys, lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: _round(v) for k, v in row.items()})
