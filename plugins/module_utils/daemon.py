@@ -112,10 +112,7 @@ def wait_for_work(
             return ("stop" if stop.wait(left) else "interval"), seen
         if stop.wait(min(watch, left)):
             return "stop", seen
-        try:
-            now_pending = probe()
-        except (CommandError, OSError):
-            now_pending = None
+        now_pending = first_look(probe)
         if now_pending is None:
             return ("stop" if stop.wait(max(0.0, until - time.time())) else "interval"), seen
         if now_pending - seen:
@@ -124,9 +121,10 @@ def wait_for_work(
 
 
 def first_look(probe: Callable[[], frozenset[str] | None]) -> frozenset[str] | None:
-    """The pending ids just before a pass, or None when they cannot be read.
+    """The pending ids, or None when they cannot be read.
 
-    Anything submitted while the pass runs then counts as new at the next look.
+    Taken just before each pass, so that anything submitted while the pass
+    runs counts as new at the next look, and at every look between passes.
     """
     try:
         return probe()

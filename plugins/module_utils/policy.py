@@ -334,12 +334,16 @@ def decide(
             key=lambda n: (n.resource, -n.created, n.name),
         )
         keep = controls.held_nodes | used_nodes
+        deleting = {
+            n.name
+            for n in retiring
+            if n.state is NodeState.DRAINING and n.drained_by_us and not n.running_jobs and n.name not in keep
+        }
         # Nodes deleted in this pass no longer count towards min: without
         # this, the pass that deletes drained nodes would also drain the
         # node min keeps, and resume it in the next one.
         for node in retiring:
-            deleted = node.state is NodeState.DRAINING and node.drained_by_us and not node.running_jobs
-            if deleted and node.name not in keep and node.resource in remaining:
+            if node.name in deleting and node.resource in remaining:
                 remaining[node.resource] -= 1
         for node in retiring:
             if node.name in keep or node.running_jobs:
@@ -357,7 +361,7 @@ def decide(
                 actions.append(NodeAction("drain", node.name, node.resource, why))
                 if node.resource in remaining:
                     remaining[node.resource] -= 1
-            elif node.state is NodeState.DRAINING and node.drained_by_us:
+            elif node.name in deleting:
                 actions.append(NodeAction("delete", node.name, node.resource, "drained and empty"))
 
         for name in observed.stale_wlm_nodes:
