@@ -133,6 +133,15 @@ def _pack(
     one list in creation order, whatever the resource, is what makes the plan
     reproducible once its launches exist as booting nodes. Returns the unfit
     jobs and the names of existing nodes that received work.
+
+    The first job that cannot be placed in full (its missing nodes do not
+    fit within max, headroom, back-off or the launch budget) keeps the nodes
+    it found and launches towards its width as far as room and budget allow.
+    Otherwise later, smaller jobs would take that room and the nodes it
+    found, and a job wider than the free room would wait for as long as
+    smaller ones keep coming: the WLM reserves nodes only among those that
+    exist (Slurm dynamic nodes). Once enough nodes exist, the WLM's own
+    reservation protects it. The price: what it keeps idles until it starts.
     """
     unfit: list[Unfit] = []
     used: set[str] = set()
@@ -144,6 +153,7 @@ def _pack(
     # place at all are done for this round (room and budget only shrink).
     resume_at: dict[tuple, int] = {}
     dead: set[tuple] = set()
+    blocked = False  # the first job that could not be placed in full was seen
     for job in jobs:
         if not job.pending or not job.eligible:
             continue
@@ -173,26 +183,34 @@ def _pack(
         resume_at[shape] = first if first is not None else len(bins)
         left = job.nodes - len(found)
         target = None
+        grow = 0
         if left:
             # New nodes for one job come from one resource, all in one step.
             # Only the first launch of a cycle may exceed the budget, else a
             # job wider than the budget would never start.
-            within_budget = left <= budget_left - launched or (first_launch_free and launched == 0)
-            target = next((p for p in allowed if left <= p.room()), None) if within_budget else None
+            budget = left if first_launch_free and launched == 0 else max(0, budget_left - launched)
+            target = next((p for p in allowed if left <= p.room()), None) if left <= budget else None
             if target is None:
                 dead.add(shape)
-                continue
+                if blocked:
+                    continue
+                blocked = True
+                # It keeps what it found and grows where room is largest.
+                target = max(allowed, key=lambda p: p.room())
+                grow = min(target.room(), budget)
+            else:
+                grow = left
         for b in found:
             b[0] -= job.cores
             b[1] -= job.memory_mb
             if b[2] is not None:
                 used.add(b[2])
-        if target is not None:
+        if grow:
             res = target.resource
-            bins.extend([res.cores - job.cores, res.memory_mb - job.memory_mb, None, res.name] for _node in range(left))
-            target.launch += left
+            bins.extend([res.cores - job.cores, res.memory_mb - job.memory_mb, None, res.name] for _node in range(grow))
+            target.launch += grow
             target.jobs.append(job.id)
-            launched += left
+            launched += grow
     return unfit, used
 
 

@@ -92,6 +92,28 @@ def test_multi_node_job_never_partially_launched_on_a_resource_without_room():
     assert launched(plan) == {"big": 3}
 
 
+def test_first_job_that_cannot_start_keeps_its_nodes_and_grows():
+    # max 5, two nodes busy, one idle for long: the 4-node job cannot get
+    # all its nodes (1 found + room 2), so it keeps the idle one and takes the
+    # room; the 1-node job behind it gets nothing, and the idle node is not
+    # drained.
+    busy = [node(f"b{i}", state=S.BUSY, jobs=(f"x{i}",), cores_alloc=4) for i in range(2)]
+    obs = observed([job("wide", nodes=4, cores=4), job("small", cores=4)], [*busy, node("a")])
+    timers = Timers(idle_since={"a": T0 - 10_000})
+    plan = plan_for(obs, cfg(res(max=5)), timers=timers)
+    assert launched(plan) == {"small": 2}
+    assert plan.launches[0].jobs == ("wide",)
+    assert not acts(plan)
+
+
+def test_only_the_first_blocked_job_grows():
+    busy = [node(f"b{i}", state=S.BUSY, jobs=(f"x{i}",), cores_alloc=4) for i in range(3)]
+    obs = observed([job("w5", nodes=5, cores=4), job("w4", nodes=4, cores=4)], busy)
+    plan = plan_for(obs, cfg(res(max=6)))
+    assert launched(plan) == {"small": 3}
+    assert plan.launches[0].jobs == ("w5",)
+
+
 def test_max_is_respected():
     plan = plan_for(observed(jobs(100, cores=4)), cfg(res(max=5)))
     assert launched(plan) == {"small": 5}
