@@ -59,6 +59,9 @@ class Controller:
     def on_idle(self, sim: Simulation, node: SimNode) -> None:
         """A node that is up has just been left with no job."""
 
+    def on_submit(self, sim: Simulation, job: SimJob) -> None:
+        """A job has just been submitted (before the scheduler's pass)."""
+
     def stats(self) -> dict:
         return {}
 
@@ -152,6 +155,7 @@ class Simulation:
                 self.sched.submit(payload)
                 self._sched_dirty = True
                 self.version += 1
+                self.controller.on_submit(self, payload)
             else:
                 payload(self.now)
         # CPU time too: on a shared machine wall time includes waiting for a core.

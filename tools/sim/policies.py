@@ -76,13 +76,19 @@ class _Periodic(Controller):
     """
 
     interval = 30.0
+    watch = 0.0  # seconds between looks at the pending jobs between passes; 0: none
 
     def __init__(self, every_cycle: bool = False):
         self.every_cycle = every_cycle
         self.cycles = 0
         self.looked = 0
+        self.woken = 0
         self._seen = -1
         self._due = math.inf
+        self._pass = 0  # passes so far: a call scheduled by an older pass is stale
+        self._started = 0.0  # when the last pass ran
+        self._new: list[SimJob] = []  # submitted since the last pass
+        self._look_at = math.inf  # the next look already scheduled
 
     def attach(self, sim: Simulation) -> None:
         self.sim = sim
@@ -91,19 +97,45 @@ class _Periodic(Controller):
     def _tick(self, now: float) -> None:
         sim = self.sim
         self.cycles += 1
+        self._pass += 1
+        self._started = now
+        self._new.clear()
+        self._look_at = math.inf
         if self.every_cycle or sim.version != self._seen or now >= self._due:
             self._seen = sim.version
             self.looked += 1
             self._due = self.cycle(now)
         if not sim.done or sim.billable:
-            sim.call_at(now + self.interval, self._tick)
+            current = self._pass
+            sim.call_at(now + self.interval, lambda t: self._pass == current and self._tick(t))
+
+    def on_submit(self, sim: Simulation, job: SimJob) -> None:
+        """The daemon's watch (daemon.wait_for_work): between passes it reads
+        the pending job ids every ``watch`` seconds, counted from the last
+        pass, and starts a pass at once when one it has not seen is pending."""
+        if self.watch <= 0:
+            return
+        self._new.append(job)
+        look = self._started + self.watch * max(1, math.ceil((sim.now - self._started) / self.watch))
+        if look < self._started + self.interval and look < self._look_at:
+            self._look_at = look
+            current = self._pass
+            sim.call_at(look, lambda t: self._pass == current and self._look(t))
+
+    def _look(self, now: float) -> None:
+        self._look_at = math.inf
+        if any(j.start < 0 for j in self._new):
+            self.woken += 1
+            self._tick(now)
+        else:
+            self._new.clear()  # they all started at once: nothing new is pending
 
     def cycle(self, now: float) -> float:
         """Look and act; return the earliest time a timer may expire."""
         raise NotImplementedError
 
     def stats(self) -> dict:
-        return {"cycles": self.cycles, "cycles_looked": self.looked}
+        return {"cycles": self.cycles, "cycles_looked": self.looked, "woken": self.woken}
 
 
 class Dcaas(_Periodic):
@@ -128,6 +160,7 @@ class Dcaas(_Periodic):
         self._engine = SimpleNamespace(config=cfg)
         self.resource = cfg.resources[0]
         self.interval = float(cfg.timers.interval)
+        self.watch = float(cfg.timers.watch)
         super().attach(sim)
 
     @staticmethod

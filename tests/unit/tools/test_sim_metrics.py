@@ -59,6 +59,19 @@ def test_dcaas_one_job():
     assert sim.billable == 0 and not sim.nodes
 
 
+def test_dcaas_watch_starts_a_pass_for_a_new_job():
+    # Job 1 at 0 gets a node in the pass at 0; job 2 comes at 3. With the
+    # daemon's watch (every 5 s between passes) the look at 5 sees it pending
+    # and starts a pass: its node is up at 65. Without it, the pass at 30.
+    w = workload([(0, 300, 1), (3, 100, 1)])
+    sim, _r = simulate(w, Dcaas({"timers": {"interval": 30, "watch": 5}}))
+    assert starts(sim) == {1: 60.0, 2: 65.0}
+    assert sim.controller.stats()["woken"] == 1
+    sim, _r = simulate(w, Dcaas({"timers": {"interval": 30, "watch": 0}}))
+    assert starts(sim) == {1: 60.0, 2: 90.0}
+    assert sim.controller.stats()["woken"] == 0
+
+
 def test_powersave_one_job():
     sim, r = simulate(workload(ONE_JOB), PowerSave())
     # Powered up when the job is placed (0), up at 60, idle at 160, powered down at 760.
