@@ -18,7 +18,10 @@ How a plan is made, in order:
    tenant's own pools by priority, then the shared pools by priority. What
    does not fit is packed onto new nodes of the first resource that can take
    the whole job at once, within max, cloud headroom, back-off and the
-   per-cycle launch budget. Jobs no resource could ever fit are reported.
+   per-cycle launch budget. The first job for which that fails keeps the
+   nodes it found and grows towards its width as far as room allows, so
+   that smaller jobs behind it cannot take its place for ever. Jobs no
+   resource could ever fit are reported.
 3. Floor. Resources below ``min`` get launches up to it.
 4. Retirement. Idle nodes past the idle timeout are drained (not below min,
    never held nodes), drained-by-us nodes with no job left are deleted, nodes
