@@ -98,14 +98,16 @@ def test_never_drains_or_deletes_a_node_running_a_job(world):
 @settings(max_examples=300, deadline=None)
 @given(worlds())
 def test_never_launches_twice_for_the_same_demand(world):
-    # Carry out a plan; the same queue one cycle later (nodes still booting)
+    # Carry out a plan; the same queue looked at again (nodes still booting)
     # must not launch again. (A launch budget legitimately defers demand to
-    # the next cycle, so it is lifted here.)
+    # the next cycle, so it is lifted here. The second look is at the same
+    # instant: one second later a booting node can pass boot_timeout and be
+    # replaced, a new launch for a new reason; hypothesis found that case.)
     config, obs, timers = world
     config = replace(config, limits=LimitConfig(max_launches_per_cycle=10_000))
     plan = decide(obs, config, T0, timers)
     after = apply(obs, plan, config, T0, [0])
-    again = decide(after, config, T0 + 1, plan.timers)
+    again = decide(after, config, T0, plan.timers)
     assert sum(x.count for x in again.launches) == 0
 
 
