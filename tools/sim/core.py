@@ -93,7 +93,7 @@ class Simulation:
         self.truncated = False
         self.nodes: dict[str, SimNode] = {}
         self.idle: dict[str, SimNode] = {}  # up, no job; in the order they became idle
-        self.starting = 0  # nodes booting
+        self.booting: dict[str, SimNode] = {}  # instances booting, in the order they were started
         self.failed: dict[str, SimNode] = {}  # instances in ERROR, until deleted
         # Bumped by every change a WLM or cloud query would show; controllers
         # compare it to skip cycles in which nothing happened.
@@ -192,7 +192,7 @@ class Simulation:
             for node in booting:
                 node.waiters.append(job)
                 if node.state == OFF:
-                    self.power_up(node)
+                    self._boot(node)
 
     def _start(self, job: SimJob) -> None:
         job.start = self.now
@@ -237,24 +237,20 @@ class Simulation:
         node.state = STARTING
         node.created = self.now
         node.view = None
-        self.starting += 1
+        self.booting[node.name] = node
         self.launches += 1
         self._count(+1)
         self._push(self.now + delay, _FAIL if fails else _READY, node)
 
-    def launch(self, count: int) -> list[SimNode]:
+    def launch(self, count: int) -> None:
         """Request ``count`` new instances; the cloud refuses what is over quota."""
         quota = self.cloud.quota
         if quota is not None:
             count = max(0, min(count, quota - self.billable))
-        nodes = []
         for _index in range(count):
-            node = self._new_node(STARTING)
-            self._boot(node)
-            nodes.append(node)
-        if nodes:
+            self._boot(self._new_node(STARTING))
+        if count > 0:
             self.version += 1
-        return nodes
 
     def add_static(self, count: int) -> None:
         """Nodes that are up from the start and never go (the static baseline)."""
@@ -272,9 +268,6 @@ class Simulation:
             self.sched.add_node(self._new_node(OFF))
         self._sched_dirty = True
 
-    def power_up(self, node: SimNode) -> None:
-        self._boot(node)
-
     def power_down(self, node: SimNode) -> None:
         if node.jobs:
             raise SimulationError(f"{node.name}: powered down while it has jobs")
@@ -288,7 +281,7 @@ class Simulation:
     def _ready(self, node: SimNode) -> None:
         if node.state != STARTING:
             return  # deleted while booting
-        self.starting -= 1
+        del self.booting[node.name]
         node.state = UP
         node.view = None
         self.sched.add_node(node)
@@ -304,17 +297,14 @@ class Simulation:
     def _fail(self, node: SimNode) -> None:
         if node.state != STARTING:
             return
-        self.starting -= 1
+        del self.booting[node.name]
         self.failed_launches += 1
         node.view = None
-        if node.waiters:
+        if node.waiters or node.name in self.sched.pool:
             # Power saving: the jobs that waited for it go back to the queue
             # (Slurm requeues them) and the node is powered down again.
             for job in list(node.waiters):
                 self._requeue(job)
-            node.state = OFF
-            self._count(-1)
-        elif node.name in self.sched.pool:
             node.state = OFF
             self._count(-1)
         else:
@@ -337,20 +327,17 @@ class Simulation:
         node.state = UP
         node.view = None
         self.sched.add_node(node)
-        if not node.jobs:
-            self.idle[node.name] = node
-            node.idle_since = self.now
+        self._maybe_idle(node)
         self._sched_dirty = True
         self.version += 1
 
-    def delete(self, node: SimNode) -> bool:
+    def delete(self, node: SimNode) -> None:
         """Delete an instance. A node with a job is never deleted: the attempt is
         counted (it would be a policy bug) and refused."""
         if node.jobs:
             self.refused_deletes += 1
-            return False
-        if node.state == STARTING:
-            self.starting -= 1
+            return
+        self.booting.pop(node.name, None)
         self.sched.remove_node(node)
         self.idle.pop(node.name, None)
         self.failed.pop(node.name, None)
@@ -359,4 +346,3 @@ class Simulation:
             self._count(-1)
         node.state = "deleted"
         self.version += 1
-        return True

@@ -14,7 +14,7 @@ from tools.sim.workload import Workload, from_trace
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The shared traces sit next to the repository (see the design brief).
 DEFAULT_TRACES = os.environ.get("DCAAS_TRACES", os.path.join(os.path.dirname(REPO), "shared", "traces"))
-ORDER = ("static", "powersave", "legacy", "dcaas")
+ORDER = tuple(POLICIES)  # the table's order
 
 
 def find_traces(directory: str = DEFAULT_TRACES) -> list[str]:

@@ -104,12 +104,12 @@ def summarize(sim, tau: float = BSLD_TAU) -> RunResult:
     # running when the run stopped at its horizon.
     done = [min(j.run, sim.now - j.start) * j.procs if j.start >= 0 else 0.0 for j in sim.jobs]
     busy = sum(done) / 3600.0
-    left = sum(j.run * j.procs for j in sim.jobs) / 3600.0 - busy
+    left = w.busy_core_seconds / 3600.0 - busy
     return RunResult(
         trace=w.name,
         policy=sim.controller.name,
         jobs=len(sim.jobs),
-        unfinished=len(sim.jobs) - len(finished),
+        unfinished=sim.unfinished,
         cores_per_node=w.cores_per_node,
         max_nodes=w.max_nodes,
         node_hours=node_hours,

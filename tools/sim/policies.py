@@ -282,11 +282,9 @@ class Dcaas(_Periodic):
             due = min(due, since + t.idle_timeout)
         for since in self.timers.down_since.values():
             due = min(due, since + t.down_timeout)
-        if self.sim.starting:
-            for node in self.sim.nodes.values():
-                if node.state == STARTING:
-                    # boot_timeout is a strict ">" in the policy: the cycle after.
-                    due = min(due, node.created + t.boot_timeout + 1e-6)
+        for node in self.sim.booting.values():
+            # boot_timeout is a strict ">" in the policy: the cycle after.
+            due = min(due, node.created + t.boot_timeout + 1e-6)
         return due
 
     def stats(self) -> dict:
@@ -326,8 +324,7 @@ class Legacy(_Periodic):
         # A failed boot looks like a node that is still starting until
         # max_launch_time, and blocks every launch until then.
         unfinished = False
-        booting = [n for n in sim.nodes.values() if n.state == STARTING] if sim.starting else []
-        for node in booting + list(sim.failed.values()):
+        for node in [*sim.booting.values(), *sim.failed.values()]:
             if now - node.created > self.max_launch_time:
                 sim.delete(node)
             else:

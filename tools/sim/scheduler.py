@@ -85,7 +85,6 @@ class SimJob:
 
 class Scheduler:
     def __init__(self, cores_per_node: int, backfill_depth: int = 500):
-        self.cores_per_node = cores_per_node
         # Slurm's bf_max_job_test: how deep backfill looks into the queue.
         self.backfill_depth = backfill_depth
         self.pool: dict[str, SimNode] = {}
