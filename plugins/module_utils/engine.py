@@ -90,6 +90,29 @@ def backoff_after_failure(timers: Timers, resource: str, error: str, now: float,
     return replace(timers, backoff=backoff)
 
 
+def backoff_failed_boots(config: Config, observed: Observed, timers: Timers, now: float) -> Timers:
+    """An instance that failed to boot (NoValidHost, zone full, quota hit
+    after the API accepted it) counts as a failed launch of its resource,
+    so its replacement goes to the next resource or zone, not into the
+    same wall. The failed instance itself is deleted by the same pass.
+
+    Several instances of one resource failing in the same pass count as
+    one failure: the back-off doubles per pass that meets failures, not
+    per instance, so a burst of boot errors does not shut a resource
+    out for the maximum back-off at once. (The simulator calls this too.)"""
+    failed: dict[str, list[Node]] = {}
+    for node in observed.nodes:
+        if node.state is NodeState.DOWN and not node.in_wlm and config.resource(node.resource):
+            failed.setdefault(node.resource, []).append(node)
+    for resource, nodes in sorted(failed.items()):
+        first = nodes[0]
+        why = f"instance {first.name} failed: {first.reason or 'unknown fault'}"
+        if len(nodes) > 1:
+            why += f" (and {len(nodes) - 1} more in this pass)"
+        timers = backoff_after_failure(timers, resource, why, now, config)
+    return timers
+
+
 @dataclass
 class Result:
     observed: Observed
@@ -184,7 +207,7 @@ class Engine:
                 self.log("state_warning", message=w)
             now = self.clock()
             observed = self.observe()
-            timers = self._backoff_failed_boots(observed, timers, now)
+            timers = backoff_failed_boots(self.config, observed, timers, now)
             plan = decide(observed, self.config, now, timers, controls)
             result = Result(observed=observed, plan=plan, warnings=warnings)
             for u in plan.unfit:
@@ -196,28 +219,6 @@ class Engine:
             timers = self._act(result, controls, now)
             self.store.save(timers, controls)
             return result
-
-    def _backoff_failed_boots(self, observed: Observed, timers: Timers, now: float) -> Timers:
-        """An instance that failed to boot (NoValidHost, zone full, quota hit
-        after the API accepted it) counts as a failed launch of its resource,
-        so its replacement goes to the next resource or zone, not into the
-        same wall. The failed instance itself is deleted by this pass.
-
-        Several instances of one resource failing in the same pass count as
-        one failure: the back-off doubles per pass that meets failures, not
-        per instance, so a burst of boot errors does not shut a resource
-        out for the maximum back-off at once."""
-        failed: dict[str, list[Node]] = {}
-        for node in observed.nodes:
-            if node.state is NodeState.DOWN and not node.in_wlm and self.config.resource(node.resource):
-                failed.setdefault(node.resource, []).append(node)
-        for resource, nodes in sorted(failed.items()):
-            first = nodes[0]
-            why = f"instance {first.name} failed: {first.reason or 'unknown fault'}"
-            if len(nodes) > 1:
-                why += f" (and {len(nodes) - 1} more in this pass)"
-            timers = backoff_after_failure(timers, resource, why, now, self.config)
-        return timers
 
     def _act(self, result: Result, controls: Controls, now: float) -> Timers:
         plan = result.plan

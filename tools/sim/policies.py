@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import math
 import time
-from types import SimpleNamespace
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, parse
-from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
+from ansible_collections.dcaas.cluster.plugins.module_utils.engine import backoff_failed_boots
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Headroom,
     Job,
@@ -157,7 +156,6 @@ class Dcaas(_Periodic):
         if cfg is None or isinstance(cfg, dict):
             cfg = parse(self.config_for(sim.cores_per_node, sim.max_nodes, cfg or {}))
         self.config = cfg
-        self._engine = SimpleNamespace(config=cfg)
         self.resource = cfg.resources[0]
         self.interval = float(cfg.timers.interval)
         self.watch = float(cfg.timers.watch)
@@ -248,9 +246,9 @@ class Dcaas(_Periodic):
         observed = self.observe()
         # What Engine.run_once does between observing and deciding: an
         # instance that failed to boot backs its resource off. The engine's
-        # own method is called (it reads nothing but the config) so that the
-        # simulation follows the engine if that rule changes.
-        timers = Engine._backoff_failed_boots(self._engine, observed, self.timers, now)
+        # own function is called, so the simulation follows the engine if
+        # that rule changes.
+        timers = backoff_failed_boots(self.config, observed, self.timers, now)
         t = time.perf_counter()
         plan = decide(observed, self.config, now, timers)
         spent = time.perf_counter() - t
