@@ -106,12 +106,20 @@ def test_first_job_that_cannot_start_keeps_its_nodes_and_grows():
     assert not acts(plan)
 
 
-def test_only_the_first_blocked_job_grows():
-    busy = [node(f"b{i}", state=S.BUSY, jobs=(f"x{i}",), cores_alloc=4) for i in range(3)]
-    obs = observed([job("w5", nodes=5, cores=4), job("w4", nodes=4, cores=4)], busy)
-    plan = plan_for(obs, cfg(res(max=6)))
-    assert launched(plan) == {"small": 3}
-    assert plan.launches[0].jobs == ("w5",)
+def test_only_the_first_blocked_job_keeps_and_grows():
+    # Both pools are short of room. "w" (first) has nothing to keep; "x"
+    # would keep the idle node c and grow by one, but only the first blocked
+    # job may: c drains as any idle node does.
+    busy = [
+        node(n, r, state=S.BUSY, jobs=(f"j{n}",), cores_alloc=4)
+        for n, r in (("p0", "phys"), ("p1", "phys"), ("c1", "chem"))
+    ]
+    jobs_ = [job("w", nodes=2, cores=4, account="phys"), job("x", nodes=3, cores=4, account="chem")]
+    config = cfg(res("phys", accounts=["phys"], max=2), res("chem", accounts=["chem"], max=3))
+    obs = observed(jobs_, [*busy, node("c", "chem")])
+    plan = plan_for(obs, config, timers=Timers(idle_since={"c": T0 - 10_000}))
+    assert launched(plan) == {}
+    assert acts(plan) == [("drain", "c")]
 
 
 def test_max_is_respected():
@@ -217,6 +225,15 @@ def test_idle_node_needed_by_pending_job_is_not_drained():
 def test_drained_empty_node_is_deleted():
     n = node("a", state=S.DRAINING, drained_by_us=True)
     assert acts(plan_for(observed(nodes=[n]))) == [("delete", "a")]
+
+
+def test_the_pass_that_deletes_drained_nodes_keeps_the_floor():
+    # Found on Nova (test_engine_nova's scale-down): min=1, one idle node and
+    # two drained ones. Only the drained go; the idle one is what min keeps.
+    drained = [node(n, state=S.DRAINING, created=2.0, drained_by_us=True) for n in ("b", "c")]
+    obs = observed(nodes=[node("a", created=1.0), *drained])
+    plan = plan_for(obs, cfg(res(min=1), idle_timeout=60), now=1000.0, timers=Timers(idle_since={"a": 0.0}))
+    assert sorted(acts(plan)) == [("delete", "b"), ("delete", "c")]
 
 
 def test_never_deletes_a_node_running_a_job():

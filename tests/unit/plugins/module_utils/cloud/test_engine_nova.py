@@ -41,13 +41,8 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     LABEL_CLUSTER,
     Job,
-    Node,
-    NodeState,
-    Observed,
-    Timers,
     WlmNode,
 )
-from ansible_collections.dcaas.cluster.plugins.module_utils.policy import decide
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError, Runner
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import WorkloadManager
@@ -300,32 +295,6 @@ def test_scales_up_for_the_queue_and_back_down_to_min_after_idle_timeout(world):
     assert states(steady) == {left[0].name: "idle"} and steady.errors == []
     with open(world.state_file, encoding="utf-8") as fh:
         assert set(json.load(fh)["timers"]["idle_since"]) == {left[0].name}
-
-
-def test_the_pass_that_deletes_drained_nodes_keeps_the_floor():
-    # What the scale-down above meets on Nova, reduced to the policy (no Nova needed).
-    config = parse(
-        {"cluster": "t", "resources": [resource("small", "tenant-a", min=1)], "timers": {"idle_timeout": 60}}
-    )
-    nodes = [
-        Node("t-small-a", "small", NodeState.IDLE, "i-a", created=1.0, cores=1, memory_mb=1024, in_wlm=True),
-        *(
-            Node(
-                f"t-small-{n}",
-                "small",
-                NodeState.DRAINING,
-                f"i-{n}",
-                created=2.0,
-                cores=1,
-                memory_mb=1024,
-                in_wlm=True,
-                drained_by_us=True,
-            )
-            for n in "bc"
-        ),
-    ]
-    plan = decide(Observed(jobs=(), nodes=tuple(nodes)), config, 1000.0, Timers(idle_since={"t-small-a": 0.0}))
-    assert sorted((a.action, a.node) for a in plan.actions) == [("delete", "t-small-b"), ("delete", "t-small-c")]
 
 
 def test_full_tenant_quota_overflows_to_the_shared_pool_in_the_same_pass(world, nova_cloud):

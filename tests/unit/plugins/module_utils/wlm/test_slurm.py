@@ -542,15 +542,7 @@ def test_bad_node_name_is_refused(key_file: str) -> None:
 
 
 def test_pending_ids_read_squeue_plain_output():
-    class Plain(Runner):
-        def __init__(self):
-            super().__init__()
-            self.calls = []
-
-        def run(self, argv, check=True, input_text=None):
-            self.calls.append(list(argv))
-            return "101\n120_[4-9]\n\n  102 \n"
-
-    runner = Plain()
-    assert SlurmManager(runner).pending_ids() == frozenset({"101", "102", "120_[4-9]"})
-    assert runner.calls == [["squeue", "--noheader", "--states=PENDING", "--format=%i"]]
+    argv = ["squeue", "--noheader", "--states=PENDING", "--format=%i"]
+    mgr = manager(extra=[{"argv": argv, "rc": 0, "stdout": "101\n120_[4-9]\n\n  102 \n", "stderr": ""}])
+    assert mgr.pending_ids() == frozenset({"101", "102", "120_[4-9]"})
+    assert mgr.runner.calls == [argv]
