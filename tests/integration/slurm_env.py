@@ -26,6 +26,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +46,19 @@ ENV_LABEL = "dcaas.test-env"
 MUNGE_KEY_TARGET = "/run/secrets/munge.key"  # where the head image looks for it
 
 T = TypeVar("T")
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
+# Slurm job states of a job that did not complete (GONE: no longer known).
+FAILED_STATES = frozenset({"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "GONE"})
+
+
+def ansible_env() -> dict[str, str]:
+    """The environment for ansible commands run from tests: this collection, this repo's ansible.cfg, this venv."""
+    env = dict(os.environ)
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(ROOT, "build", "collections")
+    env["ANSIBLE_CONFIG"] = os.path.join(ROOT, "ansible.cfg")
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return env
 
 
 class SlurmEnvError(RuntimeError):

@@ -23,11 +23,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 
 import pytest
-from slurm_env import podman
+from slurm_env import FAILED_STATES, ansible_env, podman
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,17 +36,14 @@ CLUSTER = "adv"
 HEAD = "adv-head"
 STATIC = "adv-static1"
 BASE_IMAGE = "localhost/dcaas/base:bookworm"
-FAILED_STATES = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "GONE"}
 POOL_OF_ACCOUNT = {"physics": {"phys", "shared"}, "chemistry": {"chem"}}
 
 
 def ansible_playbook(playbook: str, timeout: float) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(ROOT, "build", "collections")
-    env["ANSIBLE_CONFIG"] = os.path.join(ROOT, "ansible.cfg")
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     argv = ["ansible-playbook", "-i", INVENTORY, os.path.join(ROOT, "playbooks", playbook)]
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def head(*argv: str, user: str | None = None, check: bool = True) -> str:

@@ -22,7 +22,7 @@ import sys
 import time
 
 import pytest
-from slurm_env import WORKER_IMAGE, controller_pid, podman
+from slurm_env import FAILED_STATES, WORKER_IMAGE, ansible_env, controller_pid, podman
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import parse
 from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine
@@ -65,9 +65,6 @@ def engine_config(env, state_file: str) -> dict:
     }
 
 
-FAILED_STATES = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "GONE"}
-
-
 def sbatch(env, *args: str) -> str:
     out = env.exec(["sbatch", "--parsable", "--chdir=/home/alice", *args], user="alice").stdout.strip()
     return out.split(";")[0]
@@ -87,11 +84,7 @@ def our_containers(cluster: str) -> list[str]:
 
 
 def run_ansible(args: list[str], cwd: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(ROOT, "build", "collections")
-    env["ANSIBLE_CONFIG"] = os.path.join(ROOT, "ansible.cfg")
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(args, cwd=cwd, env=ansible_env(), capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.fixture
