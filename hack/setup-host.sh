@@ -45,7 +45,10 @@ sock=/run/podman/podman.sock
 if ! curl -fsS --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; then
   log "starting podman API service on $sock"
   mkdir -p /run/podman
-  nohup podman system service --time=0 "unix://$sock" >/var/log/dcaas-podman-service.log 2>&1 &
+  # From /: the service outlives this script, and a working directory that
+  # is later removed (a CI checkout) makes every container start fail with
+  # "write child: broken pipe".
+  (cd / && exec nohup podman system service --time=0 "unix://$sock") >/var/log/dcaas-podman-service.log 2>&1 &
   for _ in $(seq 50); do
     curl -fsS --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && break
     sleep 0.1
