@@ -101,8 +101,9 @@ def backoff_failed_boots(config: Config, observed: Observed, timers: Timers, now
     per instance, so a burst of boot errors does not shut a resource
     out for the maximum back-off at once. (The simulator calls this too.)"""
     failed: dict[str, list[Node]] = {}
-    for node in observed.nodes:
-        if node.state is NodeState.DOWN and not node.in_wlm and config.resource(node.resource):
+    down = NodeState.DOWN  # a local: this runs over every node, every pass
+    for node in [n for n in observed.nodes if n.state is down]:
+        if not node.in_wlm and config.resource(node.resource):
             failed.setdefault(node.resource, []).append(node)
     for resource, nodes in sorted(failed.items()):
         first = nodes[0]

@@ -31,6 +31,7 @@ How a plan is made, in order:
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
@@ -249,53 +250,77 @@ def decide(
         notes.append(f"resource {name!r} backs off until {b.until:.0f} after {b.failures} failure(s): {b.last_error}")
 
     # --- 1. supply, and nodes that failed -------------------------------
+    # One pass over the nodes (a busy cluster has thousands, and the daemon
+    # and the simulator call this often). Enum members are looked up once
+    # (an attribute of an Enum class is a slow lookup), busy nodes are only
+    # counted, and the idle and draining nodes retirement looks at are kept.
+    BUSY, IDLE, DRAINING, DOWN, STARTING, DELETING = (
+        NodeState.BUSY,
+        NodeState.IDLE,
+        NodeState.DRAINING,
+        NodeState.DOWN,
+        NodeState.STARTING,
+        NodeState.DELETING,
+    )
+    held_nodes = controls.held_nodes
+    drained_resources = controls.drained_resources
     idle_since: dict[str, float] = {}
     down_since: dict[str, float] = {}
     resumable: dict[str, Node] = {}
     supply: list[tuple] = []
+    retiring: list[Node] = []
+    busy: list[str] = []  # the resource of each busy node, counted below
+    count_busy = busy.append
     for node in observed.nodes:
-        if node.state is NodeState.BUSY:
+        state = node.state
+        if state is BUSY:
             # Most nodes of a busy cluster: they only count towards min/max.
-            busy_pool = pools.get(node.resource)
-            if busy_pool is not None:
-                busy_pool.count += 1
+            count_busy(node.resource)
             continue
-        if node.state is NodeState.DELETING:
+        if state is DELETING:
             continue
-        held = node.name in controls.held_nodes
-        if node.state is NodeState.DOWN:
-            since = timers.down_since.get(node.name, now)
-            down_since[node.name] = since
+        name = node.name
+        if state is DOWN:
+            since = timers.down_since.get(name, now)
+            down_since[name] = since
             expired = not node.in_wlm or now - since >= t.down_timeout
-            if expired and not node.running_jobs and not held and not frozen:
+            if expired and not node.running_jobs and name not in held_nodes and not frozen:
                 why = node.reason or "down"
-                actions.append(
-                    NodeAction("delete", node.name, node.resource, f"{why} for {now - since:.0f}s; replacing")
-                )
+                actions.append(NodeAction("delete", name, node.resource, f"{why} for {now - since:.0f}s; replacing"))
                 continue
-        elif node.state is NodeState.STARTING and now - node.created > t.boot_timeout and not held and not frozen:
+        elif state is STARTING and now - node.created > t.boot_timeout and name not in held_nodes and not frozen:
             why = f"did not join the WLM within boot_timeout={t.boot_timeout}s; replacing"
-            actions.append(NodeAction("delete", node.name, node.resource, why))
+            actions.append(NodeAction("delete", name, node.resource, why))
             continue
-        if node.state is NodeState.IDLE and not node.running_jobs:
-            idle_since[node.name] = timers.idle_since.get(node.name, now)
+        running = node.running_jobs
         pool = pools.get(node.resource)
+        if state is IDLE:
+            if not running:
+                since = idle_since[name] = timers.idle_since.get(name, now)
+                # Retirement looks only at idle nodes it may drain.
+                if now - since >= t.idle_timeout or pool is None or node.resource in drained_resources:
+                    retiring.append(node)
+        elif state is DRAINING:
+            retiring.append(node)
         if pool is None:
             continue  # resource no longer configured: retired below
         pool.count += 1
-        if node.state is NodeState.DRAINING and not node.drained_by_us:
+        if state is DRAINING and not node.drained_by_us:
             pool.out_of_service += 1
-        if node.resource in controls.drained_resources:
+        if node.resource in drained_resources:
             continue  # being emptied by the admin: not supply
-        free = node.state is NodeState.IDLE and not node.running_jobs
-        if node.state is NodeState.DRAINING and node.drained_by_us and not node.running_jobs and pool.usable:
-            resumable[node.name] = node
+        free = state is IDLE and not running
+        if state is DRAINING and node.drained_by_us and not running and pool.usable:
+            resumable[name] = node
             free = True
-        if free or node.state is NodeState.STARTING:
-            key = (node.created, order[node.resource], node.name)
-            supply.append((key, [node.cores, node.memory_mb, node.name if free else None, node.resource]))
-    supply.sort(key=lambda s: s[0])
-    base_bins = [b for _key, b in supply]
+        if free or state is STARTING:
+            bin_ = [node.cores, node.memory_mb, name if free else None, node.resource]
+            supply.append((node.created, order[node.resource], name, bin_))
+    for resource, count in Counter(busy).items():
+        if resource in pools:
+            pools[resource].count += count
+    supply.sort()  # names are unique: the bins are never compared
+    base_bins = [s[3] for s in supply]
 
     # --- 2. demand and 3. floor, to a fixed point -------------------------
     # Each round packs the queue onto what exists plus what earlier rounds
@@ -307,7 +332,7 @@ def decide(
     unfit: list[Unfit] = []
     used_nodes: set[str] = set()
     for _round in range(sum(p.resource.max for p in ordered_pools) + 2):
-        bins = [list(b) for b in base_bins]
+        bins = list(map(list, base_bins))
         for pool in ordered_pools:
             res = pool.resource
             bins.extend([res.cores, res.memory_mb, None, res.name] for _node in range(pool.planned))
@@ -349,16 +374,14 @@ def decide(
 
     remaining = {name: p.count for name, p in pools.items()}
     if not frozen:
-        # Only idle and draining nodes are ever drained or deleted here.
-        retiring = sorted(
-            (n for n in observed.nodes if n.state in (NodeState.IDLE, NodeState.DRAINING)),
-            key=lambda n: (n.resource, -n.created, n.name),
-        )
+        # Only idle nodes past their timeout (or whose resource is gone or
+        # drained) and draining nodes are ever drained or deleted here.
+        retiring.sort(key=lambda n: (n.resource, -n.created, n.name))
         keep = controls.held_nodes | used_nodes
         deleting = {
             n.name
             for n in retiring
-            if n.state is NodeState.DRAINING and n.drained_by_us and not n.running_jobs and n.name not in keep
+            if n.state is DRAINING and n.drained_by_us and not n.running_jobs and n.name not in keep
         }
         # Nodes deleted in this pass no longer count towards min: without
         # this, the pass that deletes drained nodes would also drain the
@@ -370,7 +393,7 @@ def decide(
             if node.name in keep or node.running_jobs:
                 continue
             res = by_name.get(node.resource)
-            if node.state is NodeState.IDLE:
+            if node.state is IDLE:
                 forced = res is None or node.resource in controls.drained_resources
                 idle_for = now - idle_since.get(node.name, now)
                 if forced:
