@@ -95,6 +95,10 @@ class Simulation:
         self.idle: dict[str, SimNode] = {}  # up, no job; in the order they became idle
         self.booting: dict[str, SimNode] = {}  # instances booting, in the order they were started
         self.failed: dict[str, SimNode] = {}  # instances in ERROR, until deleted
+        # Nodes created, changed or deleted since the controller last cleared
+        # it, in the order of their first change; None until a controller
+        # asks for it (track_changes).
+        self.changed: dict[str, SimNode] | None = None
         # Bumped by every change a WLM or cloud query would show; controllers
         # compare it to skip cycles in which nothing happened.
         self.version = 0
@@ -226,17 +230,29 @@ class Simulation:
         self._sched_dirty = True
 
     # --- nodes -----------------------------------------------------------------
+    def track_changes(self) -> dict[str, SimNode]:
+        """Start recording changed nodes (see ``changed``); the caller clears
+        the dict once it has looked. The scheduler records into the same dict."""
+        if self.changed is None:
+            self.changed = self.sched.changed = dict(self.nodes)
+        return self.changed
+
+    def _touch(self, node: SimNode) -> None:
+        if self.changed is not None:
+            self.changed[node.name] = node
+
     def _new_node(self, state: str) -> SimNode:
         self._node_seq += 1
         node = SimNode(f"sim-{self._node_seq:06d}", self._node_seq, self.cores_per_node, state, self.now)
         self.nodes[node.name] = node
+        self._touch(node)
         return node
 
     def _boot(self, node: SimNode) -> None:
         delay, fails = self.cloud.draw(self.rng)
         node.state = STARTING
         node.created = self.now
-        node.view = None
+        self._touch(node)
         self.booting[node.name] = node
         self.launches += 1
         self._count(+1)
@@ -274,7 +290,7 @@ class Simulation:
         self.idle.pop(node.name, None)
         node.state = OFF
         node.idle_since = None
-        node.view = None
+        self._touch(node)
         self._count(-1)
         self.version += 1
 
@@ -283,7 +299,7 @@ class Simulation:
             return  # deleted while booting
         del self.booting[node.name]
         node.state = UP
-        node.view = None
+        self._touch(node)
         self.sched.add_node(node)
         waiters, node.waiters = node.waiters, []
         for job in waiters:
@@ -299,7 +315,7 @@ class Simulation:
             return
         del self.booting[node.name]
         self.failed_launches += 1
-        node.view = None
+        self._touch(node)
         if node.waiters or node.name in self.sched.pool:
             # Power saving: the jobs that waited for it go back to the queue
             # (Slurm requeues them) and the node is powered down again.
@@ -318,14 +334,14 @@ class Simulation:
         self.sched.remove_node(node)
         self.idle.pop(node.name, None)
         node.state = DRAINING
-        node.view = None
+        self._touch(node)
         self.version += 1
 
     def resume(self, node: SimNode) -> None:
         if node.state != DRAINING:
             return
         node.state = UP
-        node.view = None
+        self._touch(node)
         self.sched.add_node(node)
         self._maybe_idle(node)
         self._sched_dirty = True
@@ -345,4 +361,5 @@ class Simulation:
         if node.state != OFF:
             self._count(-1)
         node.state = "deleted"
+        self._touch(node)
         self.version += 1

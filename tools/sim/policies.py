@@ -36,6 +36,15 @@ from tools.sim.scheduler import DRAINING, FAILED, STARTING, UP, SimJob, SimNode
 
 RESOURCE = "sim"
 MEMORY_PER_CORE_MB = 4096  # SWF memory is mostly unknown; jobs ask for none
+# Enum members as module constants: looking them up on the class is slow,
+# and a view is built for every node that changed.
+_STARTING, _DOWN, _DRAINING, _BUSY, _IDLE = (
+    NodeState.STARTING,
+    NodeState.DOWN,
+    NodeState.DRAINING,
+    NodeState.BUSY,
+    NodeState.IDLE,
+)
 
 
 class Static(Controller):
@@ -150,6 +159,7 @@ class Dcaas(_Periodic):
         self.decide_seconds = 0.0
         self.decide_max = 0.0
         self.decide_calls = 0
+        self._views: dict[str, Node] = {}  # the engine's view of each node, by name
 
     def attach(self, sim: Simulation) -> None:
         cfg = self._config
@@ -199,47 +209,50 @@ class Dcaas(_Periodic):
         return job.view
 
     def _node_view(self, node: SimNode) -> Node:
-        if node.view is None:
-            state = node.state
-            if state == STARTING:
-                ns, in_wlm = NodeState.STARTING, False
-            elif state == FAILED:
-                ns, in_wlm = NodeState.DOWN, False
-            elif state == DRAINING:
-                ns, in_wlm = NodeState.DRAINING, True
-            else:
-                ns, in_wlm = (NodeState.BUSY if node.jobs else NodeState.IDLE), True
-            node.view = Node(
-                name=node.name,
-                resource=self.resource.name,
-                state=ns,
-                instance_id=f"i-{node.index}",
-                created=node.created,
-                cores=node.cores,
-                memory_mb=self.resource.memory_mb,
-                cores_alloc=node.cores - node.free,
-                jobs=tuple(str(j) for j in node.jobs),
-                drained_by_us=state == DRAINING,
-                in_wlm=in_wlm,
-                reason="instance ERROR" if state == FAILED else None,
-            )
-        return node.view
+        state = node.state
+        if state == STARTING:
+            ns, in_wlm = _STARTING, False
+        elif state == FAILED:
+            ns, in_wlm = _DOWN, False
+        elif state == DRAINING:
+            ns, in_wlm = _DRAINING, True
+        else:
+            ns, in_wlm = (_BUSY if node.jobs else _IDLE), True
+        return Node(
+            name=node.name,
+            resource=self.resource.name,
+            state=ns,
+            instance_id=node.name,  # one instance per node, named alike
+            created=node.created,
+            cores=node.cores,
+            memory_mb=self.resource.memory_mb,
+            cores_alloc=node.cores - node.free,
+            jobs=tuple(map(str, node.jobs)),
+            drained_by_us=state == DRAINING,
+            in_wlm=in_wlm,
+            reason="instance ERROR" if state == FAILED else None,
+        )
 
     def observe(self) -> Observed:
         sim = self.sim
-        # Views are cached on the simulated objects and rebuilt only when they
-        # change, so a cycle costs little more than the policy itself.
-        job_view, node_view = self._job_view, self._node_view
+        # Views are kept between cycles and rebuilt only for the nodes the
+        # simulation reports as changed, so a cycle costs little more than
+        # the policy itself. The dict keeps creation order, as sim.nodes does.
+        views = self._views
+        changed = sim.track_changes()
+        for name, node in changed.items():
+            if name in sim.nodes:
+                views[name] = self._node_view(node)
+            else:
+                views.pop(name, None)
+        changed.clear()
+        job_view = self._job_view
         jobs = [j.view or job_view(j) for j in sim.sched.queue]
         jobs.extend(j.view or job_view(j) for j in sim.sched.running.values())
         headroom = {}
         if sim.cloud.quota is not None:
             headroom[self.resource.name] = Headroom(instances=max(0, sim.cloud.quota - sim.billable))
-        return Observed(
-            jobs=tuple(jobs),
-            nodes=tuple(n.view or node_view(n) for n in sim.nodes.values()),
-            headroom=headroom,
-        )
+        return Observed(jobs=tuple(jobs), nodes=tuple(views.values()), headroom=headroom)
 
     def cycle(self, now: float) -> float:
         sim = self.sim

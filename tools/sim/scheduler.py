@@ -31,7 +31,7 @@ _RANK = {UP: 0, STARTING: 1, OFF: 2}
 
 
 class SimNode:
-    __slots__ = ("cores", "created", "free", "idle_since", "index", "jobs", "name", "state", "view", "waiters")
+    __slots__ = ("cores", "created", "free", "idle_since", "index", "jobs", "name", "state", "waiters")
 
     def __init__(self, name: str, index: int, cores: int, state: str, created: float):
         self.name = name
@@ -43,7 +43,6 @@ class SimNode:
         self.jobs: dict[int, SimJob] = {}  # allocated jobs, running or waiting for this node to boot
         self.waiters: list[SimJob] = []  # jobs that wait for this node to boot
         self.idle_since: float | None = None  # when it last became up with no job
-        self.view = None  # cached engine view (model.Node); None when stale
 
 
 class SimJob:
@@ -101,6 +100,8 @@ class Scheduler:
         # same head, is still right while no running job has overrun.
         self._epoch = 0
         self._reserved: tuple | None = None
+        # Nodes whose cores or jobs changed (see Simulation.changed); None: not recorded.
+        self.changed: dict[str, SimNode] | None = None
 
     # --- pool and queue ----------------------------------------------------
     def add_node(self, node: SimNode) -> None:
@@ -128,7 +129,8 @@ class Scheduler:
             self.hist[node.free] -= 1
             self.hist[free] += 1
         node.free = free
-        node.view = None
+        if self.changed is not None:
+            self.changed[node.name] = node
 
     def allocate(self, job: SimJob, nodes: list[SimNode], now: float) -> None:
         for node in nodes:
