@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -45,6 +46,30 @@ _STARTING, _DOWN, _DRAINING, _BUSY, _IDLE = (
     NodeState.BUSY,
     NodeState.IDLE,
 )
+
+
+def _plain_defaults(cls) -> dict:
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name} has a default factory: node_view cannot fill it in")
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+    return out
+
+
+_NODE_DEFAULTS = _plain_defaults(Node)
+_new = object.__new__
+
+
+def node_view(**values) -> Node:
+    """``Node(**values)``, five times faster: a whole Atlas run builds about
+    nine million views, and a frozen dataclass's __init__ sets each field
+    through object.__setattr__. Nothing is checked here; a test checks that
+    the views the simulator builds are equal to Node(**values)."""
+    view = _new(Node)
+    view.__dict__.update(_NODE_DEFAULTS, **values)
+    return view
 
 
 class Static(Controller):
@@ -218,7 +243,7 @@ class Dcaas(_Periodic):
             ns, in_wlm = _DRAINING, True
         else:
             ns, in_wlm = (_BUSY if node.jobs else _IDLE), True
-        return Node(
+        return node_view(
             name=node.name,
             resource=self.resource.name,
             state=ns,

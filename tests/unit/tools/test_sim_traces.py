@@ -7,10 +7,11 @@ import os
 
 import pytest
 
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import Node, NodeState
 from tools.sim import experiment
 from tools.sim.core import CloudModel, Simulation
 from tools.sim.metrics import summarize, utilisation_by_window
-from tools.sim.policies import Static
+from tools.sim.policies import Dcaas, Static
 
 TRACES = sorted(glob.glob(os.path.join(experiment.DEFAULT_TRACES, "*.swf.gz")))
 needs_traces = pytest.mark.skipif(not TRACES, reason=f"no traces in {experiment.DEFAULT_TRACES}")
@@ -74,3 +75,30 @@ def test_runs_are_deterministic_and_seeded():
     c = experiment.run(w, "dcaas", seed=2)
     assert a.timeline == b.timeline and a.node_hours == b.node_hours
     assert a.timeline != c.timeline
+
+
+@needs_traces
+@pytest.mark.parametrize("path", TRACES, ids=ids)
+def test_the_engine_sees_every_node_as_it_is(path):
+    """The dcaas controller updates only the views of nodes the simulation
+    reports as changed, and builds them without Node's __init__. At every
+    pass its view must equal views built afresh, with the real constructor,
+    from every simulated node. Launch failures are frequent here so that
+    failed, drained and deleted nodes all occur."""
+    w = experiment.load(path, max_days=1.5)
+    controller = Dcaas()
+    seen = {"passes": 0, "states": set()}
+    observe = controller.observe
+
+    def checked_observe():
+        observed = observe()
+        fresh = tuple(Node(**vars(controller._node_view(n))) for n in controller.sim.nodes.values())
+        assert observed.nodes == fresh
+        seen["passes"] += 1
+        seen["states"].update(n.state for n in fresh)
+        return observed
+
+    controller.observe = checked_observe
+    Simulation(w, controller, CloudModel(failure_rate=0.2), seed=3).run()
+    assert seen["passes"] > 50
+    assert seen["states"] >= {NodeState.STARTING, NodeState.IDLE, NodeState.BUSY, NodeState.DOWN}
