@@ -107,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = p.parse_args(argv)
     args.policies = [x for x in args.policies.split(",") if x]
+    known = (*experiment.ORDER, *experiment.PROTOTYPES)
     for name in args.policies:
-        if name not in experiment.ORDER:
-            p.error(f"unknown policy {name!r}; choose from {', '.join(experiment.ORDER)}")
+        if name not in known:
+            p.error(f"unknown policy {name!r}; choose from {', '.join(known)} (prototypes: tools/sim/prototypes.py)")
 
     paths = experiment.find_traces(args.traces_dir)
     if args.trace:

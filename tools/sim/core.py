@@ -62,6 +62,9 @@ class Controller:
     def on_submit(self, sim: Simulation, job: SimJob) -> None:
         """A job has just been submitted (before the scheduler's pass)."""
 
+    def after_schedule(self, sim: Simulation) -> None:
+        """The scheduler has just made a pass."""
+
     def stats(self) -> dict:
         return {}
 
@@ -197,6 +200,7 @@ class Simulation:
                 node.waiters.append(job)
                 if node.state == OFF:
                     self._boot(node)
+        self.controller.after_schedule(self)
 
     def _start(self, job: SimJob) -> None:
         job.start = self.now
@@ -283,6 +287,14 @@ class Simulation:
         for _index in range(count):
             self.sched.add_node(self._new_node(OFF))
         self._sched_dirty = True
+
+    def power_up(self, node: SimNode) -> None:
+        """Start a powered-down node before any job is placed on it."""
+        if node.state != OFF:
+            raise SimulationError(f"{node.name}: powered up while {node.state}")
+        self._boot(node)
+        self._sched_dirty = True
+        self.version += 1
 
     def power_down(self, node: SimNode) -> None:
         if node.jobs:

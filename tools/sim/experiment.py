@@ -9,6 +9,7 @@ from tools.sim import swf
 from tools.sim.core import CloudModel, Simulation
 from tools.sim.metrics import RunResult, summarize
 from tools.sim.policies import POLICIES, Dcaas, Legacy
+from tools.sim.prototypes import PROTOTYPES
 from tools.sim.workload import Workload, from_trace
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,8 +30,11 @@ def load(path: str, max_days: float | None = None, max_jobs: int | None = None) 
 
 
 def make_controller(name: str, every_cycle: bool = False, dcaas_config: dict | None = None):
+    if name in PROTOTYPES:
+        return PROTOTYPES[name]()
     if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}; choose from {', '.join(POLICIES)}")
+        known = ", ".join([*POLICIES, *PROTOTYPES])
+        raise ValueError(f"unknown policy {name!r}; choose from {known}")
     if name == "dcaas":
         return Dcaas(dcaas_config, every_cycle=every_cycle)
     if name == "legacy":

@@ -187,6 +187,12 @@ class Scheduler:
         later.sort(key=lambda n: _RANK.get(n.state, 3))
         return chosen + later[: need - len(chosen)]
 
+    def reservation(self, head: SimJob, now: float) -> tuple[float, dict[str, int]]:
+        """When the first queued job is planned to start, and on which nodes:
+        (start, spare cores of each of its nodes at the start); (inf, {}) if
+        it has no plan. What ``squeue --start`` shows for it in Slurm."""
+        return self._reservation(head, now)
+
     def _reservation(self, head: SimJob, now: float) -> tuple[float, dict[str, int]]:
         """(shadow time, cores each of the head's nodes can lend until then).
 
