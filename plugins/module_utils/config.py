@@ -45,6 +45,11 @@ SCHEMA: dict[str, dict] = {
         "options": {
             "type": {"type": "str", "default": "slurm", "choices": ["slurm", "gridengine", "torque"]},
             "command_prefix": {"type": "list", "elements": "str", "default": []},
+            # dynamic: workers join the WLM when they boot and leave when
+            # deleted. cloud: every resource's max nodes are known to the WLM,
+            # off until needed (Slurm State=CLOUD): the WLM places and reserves
+            # jobs on them and the engine powers them up and down.
+            "nodes": {"type": "str", "default": "dynamic", "choices": ["dynamic", "cloud"]},
             "options": {"type": "dict", "default": {}},
         },
     },
@@ -70,6 +75,9 @@ SCHEMA: dict[str, dict] = {
             # Between passes, look at the pending job ids this often and pass
             # at once when a new one appears; 0 turns the watch off.
             "watch": {"type": "int", "default": 5, "min": 0},
+            # Cloud nodes: power up the nodes the WLM plans for a job this
+            # long before its planned start (about one boot); 0: at the start.
+            "prewarm": {"type": "int", "default": 60, "min": 0},
         },
     },
     "limits": {
@@ -160,6 +168,7 @@ class TimerConfig:
     backoff_max: int = 1800
     interval: int = 30
     watch: int = 5
+    prewarm: int = 60
 
 
 @dataclass(frozen=True)
@@ -174,6 +183,7 @@ class Config:
     wlm_type: str = "slurm"
     wlm_command_prefix: tuple[str, ...] = ()
     wlm_options: dict | None = None
+    wlm_nodes: str = "dynamic"
     provider: str = "local"
     provider_options: dict | None = None
     timers: TimerConfig = TimerConfig()
@@ -255,6 +265,7 @@ def parse(data: Any) -> Config:
         wlm_type=d["wlm"]["type"],
         wlm_command_prefix=tuple(d["wlm"]["command_prefix"]),
         wlm_options=dict(d["wlm"]["options"]),
+        wlm_nodes=d["wlm"]["nodes"],
         provider=d["cloud"]["provider"],
         provider_options=dict(d["cloud"]["options"]),
         timers=TimerConfig(**d["timers"]),

@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
 from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine
+from ansible_collections.dcaas.cluster.plugins.module_utils.policy import next_due
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
 
 
@@ -149,9 +150,14 @@ def run_loop(cfg: Config, stop: threading.Event, max_passes: int | None = None) 
         probe = engine.wlm.pending_ids
         while not stop.is_set():
             started = time.time()
+            until = started + cfg.timers.interval
             seen = first_look(probe) if cfg.timers.watch > 0 else None
             try:
                 result = engine.run_once()
+                # A clock of the plan (idle timeout, back-off, ...) that runs
+                # out before the interval ends brings the next pass forward.
+                due = next_due(result.observed, cfg, result.plan, started)
+                until = min(until, max(due, started + 1))
                 out = result.to_dict()
                 status.update(cycles=passes + 1, last_pass=started, result=out, error=None)
                 if result.changed or result.errors:
@@ -172,7 +178,7 @@ def run_loop(cfg: Config, stop: threading.Event, max_passes: int | None = None) 
             passes += 1
             if max_passes is not None and passes >= max_passes:
                 break
-            why, seen = wait_for_work(stop, started + cfg.timers.interval, cfg.timers.watch, probe, seen)
+            why, seen = wait_for_work(stop, until, cfg.timers.watch, probe, seen)
             if why == "new_jobs":
                 log("woken", reason="new pending jobs", pending=len(seen or ()))
     finally:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, CloudProvider, LaunchSpec
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, ConfigError
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     DRAIN_REASON_PREFIX,
     LABEL_CLUSTER,
@@ -173,6 +173,15 @@ class Engine:
         clock: Callable[[], float] = time.time,
         log: LogFn = _no_log,
     ):
+        if config.wlm_nodes != "dynamic":
+            # The policy plans for cloud nodes (the simulator uses it), but no
+            # WLM adapter declares them or powers them up and down yet.
+            raise ConfigError(
+                [
+                    f"wlm.nodes: {config.wlm_nodes!r} is not supported by the engine yet; use 'dynamic' "
+                    "(cloud nodes are planned: docs/simulation.md, finding 6)"
+                ]
+            )
         self.config = config
         self.wlm = wlm
         self.cloud = cloud

@@ -34,6 +34,10 @@ class NodeState(str, enum.Enum):
     DRAINING = "draining"  # no new jobs; may still run some
     DOWN = "down"  # WLM says down/not responding, or the instance failed
     DELETING = "deleting"  # instance is going away
+    # Cloud nodes (wlm.nodes: cloud) only: the WLM knows the node, no instance
+    # runs. Node.jobs lists the jobs the WLM has placed on it: it waits to be
+    # powered up.
+    OFF = "off"
 
 
 class InstanceStatus(str, enum.Enum):
@@ -69,6 +73,10 @@ class Job:
     reason: str | None = None
     node_names: tuple[str, ...] = ()  # where it runs
     submit_time: float | None = None
+    # Pending jobs the WLM has planned (Slurm: squeue --start): when it
+    # expects to start them, and on which nodes.
+    start_time: float | None = None
+    planned_nodes: tuple[str, ...] = ()
 
     @property
     def pending(self) -> bool:
@@ -88,6 +96,7 @@ class WlmNode:
     features: frozenset[str] = frozenset()
     address: str | None = None
     jobs: tuple[str, ...] = ()
+    last_busy: float | None = None  # epoch seconds it last had a job (Slurm LastBusyTime)
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,10 @@ class Node:
     drained_by_us: bool = False
     in_wlm: bool = False
     reason: str | None = None
+    # When the WLM says it last had a job; the policy's idle clock starts
+    # there (at most one interval back) instead of at the first pass that
+    # sees the node idle. None: the WLM does not say.
+    last_busy: float | None = None
 
     @property
     def running_jobs(self) -> bool:
@@ -264,11 +277,19 @@ class Launch:
     count: int
     reason: str
     jobs: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()  # cloud nodes to power up (count of them); empty: new names
+
+    def to_dict(self) -> dict:
+        out = {"resource": self.resource, "count": self.count, "reason": self.reason, "jobs": list(self.jobs)}
+        if self.names:
+            out["names"] = list(self.names)
+        return out
 
 
 @dataclass(frozen=True)
 class NodeAction:
-    """drain, resume, delete or forget (remove a stale WLM node)."""
+    """drain, resume, delete, forget (remove a stale WLM node) or, for cloud
+    nodes, power_down (delete the instance; the WLM keeps the node, off)."""
 
     action: str
     node: str
@@ -296,10 +317,7 @@ class Plan:
 
     def to_dict(self) -> dict:
         return {
-            "launch": [
-                {"resource": x.resource, "count": x.count, "reason": x.reason, "jobs": list(x.jobs)}
-                for x in self.launches
-            ],
+            "launch": [x.to_dict() for x in self.launches],
             "actions": [
                 {"action": a.action, "node": a.node, "resource": a.resource, "reason": a.reason} for a in self.actions
             ],

@@ -107,6 +107,7 @@ def merge(
                 drained_by_us=bool(wlm and wlm.reason and wlm.reason.startswith(DRAIN_REASON_PREFIX)),
                 in_wlm=wlm is not None,
                 reason=reason,
+                last_busy=wlm.last_busy if wlm else None,
             )
         )
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
+    Backoff,
     Controls,
     Job,
     Launch,
@@ -217,6 +218,63 @@ def _pack(
     return unfit, used
 
 
+def _idle_since(node: Node, timers: Timers, now: float, interval: float) -> float:
+    """When the idle clock of an idle node started: as kept from earlier
+    passes; for a node first seen idle, when the WLM says it last had a job,
+    at most one interval back (so a restarted engine, or a WLM that reports
+    an old time, never drains at once); else now."""
+    since = timers.idle_since.get(node.name)
+    if since is not None:
+        return since
+    if node.last_busy is None:
+        return now
+    return min(now, max(node.last_busy, now - interval))
+
+
+def next_due(observed: Observed, config: Config, plan: Plan, now: float) -> float:
+    """When a clock of this plan runs out next: an idle, down or booting
+    node's timeout, the end of a back-off, a pre-warm (cloud nodes); or one
+    second from now when the plan drains nodes (the next pass deletes
+    them). Clocks that ran out without an action (a node kept for min, or
+    held) do not count. ``inf`` if no clock runs. The daemon sleeps until
+    then or the end of the interval, whichever comes first; so does the
+    simulator."""
+    t = config.timers
+    times = [b.until for b in plan.timers.backoff.values()]
+    times += [since + t.idle_timeout for since in plan.timers.idle_since.values()]
+    times += [since + t.down_timeout for since in plan.timers.down_since.values()]
+    starting = NodeState.STARTING
+    # boot_timeout is a strict ">" in the policy: just after.
+    times += [n.created + t.boot_timeout + 0.001 for n in observed.nodes if n.state is starting]
+    if config.wlm_nodes == "cloud":
+        times += [j.start_time - t.prewarm for j in observed.jobs if j.start_time is not None]
+    due = min((x for x in times if x > now), default=float("inf"))
+    if any(a.action == "drain" for a in plan.actions):
+        due = min(due, now + 1)
+    return due
+
+
+def _pools(
+    observed: Observed, config: Config, now: float, timers: Timers, controls: Controls, notes: list[str]
+) -> tuple[dict[str, Backoff], dict[str, _Pool]]:
+    """The back-offs still in force and a planning pool per resource; notes
+    say what stops launches (frozen, back-off)."""
+    backoff = {k: v for k, v in timers.backoff.items() if config.resource(k) and v.until > now}
+    pools: dict[str, _Pool] = {}
+    for res in config.resources:
+        hr = observed.headroom.get(res.name)
+        pools[res.name] = _Pool(
+            resource=res,
+            headroom=hr.nodes_for(res.cores, res.memory_mb) if hr is not None else None,
+            usable=not controls.frozen and res.name not in controls.drained_resources and res.name not in backoff,
+        )
+    if controls.frozen:
+        notes.append("frozen: no launch, drain or delete")
+    for name, b in sorted(backoff.items()):
+        notes.append(f"resource {name!r} backs off until {b.until:.0f} after {b.failures} failure(s): {b.last_error}")
+    return backoff, pools
+
+
 def decide(
     observed: Observed,
     config: Config,
@@ -226,6 +284,8 @@ def decide(
 ) -> Plan:
     """Return the plan for one reconcile cycle. Pure: no I/O, no clock."""
     controls = controls or Controls()
+    if config.wlm_nodes == "cloud":
+        return decide_cloud_nodes(observed, config, now, timers, controls)
     frozen = controls.frozen
     resources = list(config.resources)
     by_name = {r.name: r for r in resources}
@@ -233,20 +293,7 @@ def decide(
     t = config.timers
     notes: list[str] = []
     actions: list[NodeAction] = []
-
-    backoff = {k: v for k, v in timers.backoff.items() if k in by_name and v.until > now}
-    pools: dict[str, _Pool] = {}
-    for res in resources:
-        hr = observed.headroom.get(res.name)
-        pools[res.name] = _Pool(
-            resource=res,
-            headroom=hr.nodes_for(res.cores, res.memory_mb) if hr is not None else None,
-            usable=not frozen and res.name not in controls.drained_resources and res.name not in backoff,
-        )
-    if frozen:
-        notes.append("frozen: no launch, drain or delete")
-    for name, b in sorted(backoff.items()):
-        notes.append(f"resource {name!r} backs off until {b.until:.0f} after {b.failures} failure(s): {b.last_error}")
+    backoff, pools = _pools(observed, config, now, timers, controls, notes)
 
     # --- 1. supply, and nodes that failed -------------------------------
     # One pass over the nodes (a busy cluster has thousands, and the daemon
@@ -294,7 +341,7 @@ def decide(
         pool = pools.get(node.resource)
         if state is IDLE:
             if not running:
-                since = idle_since[name] = timers.idle_since.get(name, now)
+                since = idle_since[name] = _idle_since(node, timers, now, t.interval)
                 # Retirement looks only at idle nodes it may drain.
                 if now - since >= t.idle_timeout or pool is None or node.resource in drained_resources:
                     retiring.append(node)
@@ -410,6 +457,174 @@ def decide(
         launches=tuple(launches),
         actions=tuple(actions),
         unfit=tuple(unfit),
+        timers=Timers(idle_since=idle_since, down_since=down_since, backoff=backoff),
+        notes=tuple(notes),
+    )
+
+
+# --- cloud nodes (wlm.nodes: cloud) -----------------------------------------
+
+
+def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: Timers, controls: Controls) -> Plan:
+    """The plan for cloud nodes: the WLM knows every resource's ``max`` nodes,
+    places and reserves jobs on them while they are off, and the engine
+    powers them up and down. Pure, like ``decide``.
+
+    1. Power up (a launch that names the nodes) every off node the WLM has
+       placed a job on, and, ``timers.prewarm`` seconds before a pending
+       job's planned start, the off nodes planned for it, so that a job
+       whose blockers run to their time limits does not wait for a boot
+       too. Planned starts come from the WLM (Slurm: squeue --start).
+    2. Power down an idle node after ``idle_timeout``, or as soon as it
+       becomes idle when the WLM has planned it for a job that starts more
+       than ``idle_timeout + prewarm`` from now: it would be powered down
+       before that start anyway, after idling ``idle_timeout``. Pre-warm
+       brings it back.
+    3. Nodes that do not boot in time, or stay down, are powered down
+       (their jobs go back to the queue; the WLM places them again).
+    4. ``min`` nodes per resource stay up.
+
+    The launch budget limits pre-warm and ``min`` only: a node the WLM has
+    placed a job on is powered up at once, as the WLM's own power saving
+    would. Back-off, frozen and drained resources stop every power-up.
+    """
+    frozen = controls.frozen
+    held = controls.held_nodes
+    t = config.timers
+    notes: list[str] = []
+    actions: list[NodeAction] = []
+    backoff, pools = _pools(observed, config, now, timers, controls, notes)
+    off_state, idle_state, down_state, starting_state, deleting_state = (
+        NodeState.OFF,
+        NodeState.IDLE,
+        NodeState.DOWN,
+        NodeState.STARTING,
+        NodeState.DELETING,
+    )
+
+    idle_since: dict[str, float] = {}
+    down_since: dict[str, float] = {}
+    off: dict[str, Node] = {}
+    idle: list[Node] = []
+    for node in observed.nodes:
+        state = node.state
+        if state is off_state:
+            off[node.name] = node
+            continue
+        if state is deleting_state:
+            continue
+        name = node.name
+        going = False
+        if state is down_state:
+            since = down_since[name] = timers.down_since.get(name, now)
+            if (not node.in_wlm or now - since >= t.down_timeout) and name not in held and not frozen:
+                actions.append(NodeAction("power_down", name, node.resource, f"{node.reason or 'down'}; powering down"))
+                going = True
+        elif state is starting_state and now - node.created > t.boot_timeout and name not in held and not frozen:
+            why = f"did not join the WLM within boot_timeout={t.boot_timeout}s; powering down"
+            actions.append(NodeAction("power_down", name, node.resource, why))
+            going = True
+        elif state is idle_state and not node.running_jobs:
+            idle_since[name] = _idle_since(node, timers, now, t.interval)
+            idle.append(node)
+        pool = pools.get(node.resource)
+        if pool is not None and not going:
+            pool.count += 1  # nodes up (or booting): they count towards min
+
+    # --- 1. power up ----------------------------------------------------
+    power_up: dict[str, list[str]] = {name: [] for name in pools}
+    jobs_for: dict[str, list[str]] = {name: [] for name in pools}
+    blocked: dict[str, int] = {}
+
+    def take(node: Node) -> bool:
+        pool = pools.get(node.resource)
+        if pool is None:
+            return False
+        if pool.room() < 1:
+            blocked[node.resource] = blocked.get(node.resource, 0) + 1
+            return False
+        pool.launch += 1
+        power_up[node.resource].append(node.name)
+        return True
+
+    for name in sorted(off):
+        node = off[name]
+        if node.jobs and take(node):
+            jobs_for[node.resource].extend(node.jobs)
+    budget = config.limits.max_launches_per_cycle
+    planned_at: dict[str, tuple[float, str]] = {}  # node -> (earliest planned start, job)
+    for job in observed.jobs:
+        if not job.pending or not job.eligible or job.start_time is None:
+            continue
+        for name in job.planned_nodes:
+            if name not in planned_at or job.start_time < planned_at[name][0]:
+                planned_at[name] = (job.start_time, job.id)
+        if job.start_time - now > t.prewarm:
+            continue
+        for name in job.planned_nodes:
+            node = off.get(name)
+            if node is None or node.jobs or budget <= 0:
+                continue
+            if take(node):
+                del off[name]  # once only, if several jobs plan it
+                budget -= 1
+                jobs_for[node.resource].append(job.id)
+    for pool in pools.values():
+        short = pool.resource.min - pool.count - pool.launch
+        if short <= 0 or not pool.usable:
+            continue
+        for name in sorted(n for n, node in off.items() if node.resource == pool.resource.name and not node.jobs):
+            if short <= 0 or budget <= 0 or not take(off[name]):
+                break
+            short -= 1
+            budget -= 1
+            pool.floor += 1
+    for name, count in sorted(blocked.items()):
+        pool = pools[name]
+        why = "backing off" if name in backoff else "no room (max or cloud quota)" if pool.usable else "not usable"
+        notes.append(f"resource {name!r}: {count} node(s) wait to be powered up: {why}")
+    launches = []
+    for pool in sorted(pools.values(), key=lambda p: _order_key(p.resource)):
+        names = power_up[pool.resource.name]
+        if not names:
+            continue
+        jobs = tuple(dict.fromkeys(jobs_for[pool.resource.name]))
+        why = [f"{len(jobs)} job(s) placed or planned"] if jobs else []
+        why += [f"min={pool.resource.min}"] if pool.floor else []
+        launches.append(Launch(pool.resource.name, len(names), " and ".join(why), jobs[:50], tuple(names)))
+
+    # --- 2. power down --------------------------------------------------
+    if not frozen:
+        remaining = {name: p.count for name, p in pools.items()}
+        # Newest first, as decide() drains: the oldest nodes stay for min.
+        for node in sorted(idle, key=lambda n: (n.resource, -n.created, n.name)):
+            if node.name in held:
+                continue
+            res = config.resource(node.resource)
+            idle_for = now - idle_since[node.name]
+            # Only a node that has just become idle is powered down early: one
+            # the WLM plans for later, once it has idled a while, may well be
+            # used soon (plans only move earlier as jobs end before their
+            # limits), and the idle timeout takes it soon anyway.
+            newly_idle = node.name not in timers.idle_since
+            plan = planned_at.get(node.name)
+            if res is None or node.resource in controls.drained_resources:
+                why = "resource no longer configured" if res is None else "resource drained by admin"
+            elif remaining[node.resource] <= res.min:
+                continue
+            elif idle_for >= t.idle_timeout:
+                why = f"idle for {idle_for:.0f}s"
+            elif plan is not None and newly_idle and plan[0] - now > t.idle_timeout + t.prewarm:
+                why = f"idle; planned for job {plan[1]} in {plan[0] - now:.0f}s: off until then"
+            else:
+                continue
+            actions.append(NodeAction("power_down", node.name, node.resource, why))
+            if node.resource in remaining:
+                remaining[node.resource] -= 1
+
+    return Plan(
+        launches=tuple(launches),
+        actions=tuple(actions),
         timers=Timers(idle_since=idle_since, down_since=down_since, backoff=backoff),
         notes=tuple(notes),
     )

@@ -105,6 +105,11 @@ class Simulation:
         # Bumped by every change a WLM or cloud query would show; controllers
         # compare it to skip cycles in which nothing happened.
         self.version = 0
+        # Whether a job placed on a powered-down node boots it at once (the
+        # WLM's own power saving), or waits for the controller to power it
+        # up (cloud nodes run by the engine); resume_wanted says one waits.
+        self.auto_resume = True
+        self.resume_wanted = False
         self._heap: list = []
         self._seq = 0
         self._node_seq = 0
@@ -199,7 +204,10 @@ class Simulation:
             for node in booting:
                 node.waiters.append(job)
                 if node.state == OFF:
-                    self._boot(node)
+                    if self.auto_resume:
+                        self._boot(node)
+                    else:
+                        self.resume_wanted = True
         self.controller.after_schedule(self)
 
     def _start(self, job: SimJob) -> None:
@@ -289,7 +297,7 @@ class Simulation:
         self._sched_dirty = True
 
     def power_up(self, node: SimNode) -> None:
-        """Start a powered-down node before any job is placed on it."""
+        """Start a powered-down node (jobs placed on it start once it is up)."""
         if node.state != OFF:
             raise SimulationError(f"{node.name}: powered up while {node.state}")
         self._boot(node)

@@ -3,6 +3,13 @@
 - ``dcaas``: calls ``policy.decide`` of plugins/module_utils every cycle with
   an Observed built from the simulated state and carries out its plan
   (launch, drain, resume, delete). There is no other copy of the policy.
+  Like the daemon, it makes a pass every ``interval``, on a new pending job
+  (the watch) and when a clock of the plan runs out (``policy.next_due``).
+  With ``{"wlm": {"nodes": "cloud"}}`` the WLM knows every node while it is
+  off, as under power saving; a job placed on off nodes waits for the
+  engine, which the WLM's resume hook wakes at once, to power them up, and
+  the first queued job's planned start and nodes are shown to the policy
+  as ``squeue --start`` shows them.
 - ``static``: the traced machine, every node always on.
 - ``powersave``: per-job power saving as Slurm (SuspendProgram/ResumeProgram)
   and AWS ParallelCluster do it: the WLM knows every node, places jobs on
@@ -20,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from dataclasses import replace
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, parse
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import backoff_failed_boots
@@ -31,20 +39,21 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Observed,
     Timers,
 )
-from ansible_collections.dcaas.cluster.plugins.module_utils.policy import decide
+from ansible_collections.dcaas.cluster.plugins.module_utils.policy import decide, next_due
 from tools.sim.core import Controller, Simulation
-from tools.sim.scheduler import DRAINING, FAILED, STARTING, UP, SimJob, SimNode
+from tools.sim.scheduler import DRAINING, FAILED, OFF, STARTING, UP, SimJob, SimNode
 
 RESOURCE = "sim"
 MEMORY_PER_CORE_MB = 4096  # SWF memory is mostly unknown; jobs ask for none
 # Enum members as module constants: looking them up on the class is slow,
 # and a view is built for every node that changed.
-_STARTING, _DOWN, _DRAINING, _BUSY, _IDLE = (
+_STARTING, _DOWN, _DRAINING, _BUSY, _IDLE, _OFF = (
     NodeState.STARTING,
     NodeState.DOWN,
     NodeState.DRAINING,
     NodeState.BUSY,
     NodeState.IDLE,
+    NodeState.OFF,
 )
 
 
@@ -110,6 +119,7 @@ class _Periodic(Controller):
 
     interval = 30.0
     watch = 0.0  # seconds between looks at the pending jobs between passes; 0: none
+    wake_at_due = False  # pass when a clock runs out (``due``), not only every interval
 
     def __init__(self, every_cycle: bool = False):
         self.every_cycle = every_cycle
@@ -140,7 +150,12 @@ class _Periodic(Controller):
             self._due = self.cycle(now)
         if not sim.done or sim.billable:
             current = self._pass
-            sim.call_at(now + self.interval, lambda t: self._pass == current and self._tick(t))
+            later = now + self.interval
+            if self.wake_at_due:
+                # As the daemon sleeps: until the interval ends or the next
+                # clock runs out, at least a second.
+                later = min(later, max(self._due, now + 1))
+            sim.call_at(later, lambda t: self._pass == current and self._tick(t))
 
     def on_submit(self, sim: Simulation, job: SimJob) -> None:
         """The daemon's watch (daemon.wait_for_work): between passes it reads
@@ -176,6 +191,7 @@ class Dcaas(_Periodic):
     generated one (``{"timers": {"idle_timeout": 900}}``)."""
 
     name = "dcaas"
+    wake_at_due = True
 
     def __init__(self, config: Config | dict | None = None, every_cycle: bool = False):
         super().__init__(every_cycle)
@@ -194,7 +210,25 @@ class Dcaas(_Periodic):
         self.resource = cfg.resources[0]
         self.interval = float(cfg.timers.interval)
         self.watch = float(cfg.timers.watch)
+        self.cloud_nodes = cfg.wlm_nodes == "cloud"
+        if self.cloud_nodes:
+            # The WLM knows every node, off; a job placed on an off node
+            # waits for the engine to power it up.
+            sim.add_powered_down(sim.max_nodes)
+            sim.auto_resume = False
         super().attach(sim)
+
+    def after_schedule(self, sim: Simulation) -> None:
+        """Cloud nodes: the WLM's resume hook (Slurm ResumeProgram) wakes the
+        daemon, which makes a pass at once, as its watch does for new jobs."""
+        if sim.resume_wanted:
+            sim.resume_wanted = False
+            current = self._pass
+            sim.call_at(sim.now, lambda t: self._pass == current and self._wake(t))
+
+    def _wake(self, now: float) -> None:
+        self.woken += 1
+        self._tick(now)
 
     @staticmethod
     def config_for(cores_per_node: int, max_nodes: int, overrides: dict) -> dict:
@@ -235,6 +269,18 @@ class Dcaas(_Periodic):
 
     def _node_view(self, node: SimNode) -> Node:
         state = node.state
+        if state == OFF:
+            return node_view(
+                name=node.name,
+                resource=self.resource.name,
+                state=_OFF,
+                instance_id=None,
+                created=node.created,
+                cores=node.cores,
+                memory_mb=self.resource.memory_mb,
+                jobs=tuple(map(str, node.jobs)),
+                in_wlm=True,
+            )
         if state == STARTING:
             ns, in_wlm = _STARTING, False
         elif state == FAILED:
@@ -256,6 +302,7 @@ class Dcaas(_Periodic):
             drained_by_us=state == DRAINING,
             in_wlm=in_wlm,
             reason="instance ERROR" if state == FAILED else None,
+            last_busy=node.idle_since if ns is _IDLE else None,
         )
 
     def observe(self) -> Observed:
@@ -272,7 +319,14 @@ class Dcaas(_Periodic):
                 views.pop(name, None)
         changed.clear()
         job_view = self._job_view
-        jobs = [j.view or job_view(j) for j in sim.sched.queue]
+        queue = sim.sched.queue
+        jobs = [j.view or job_view(j) for j in queue]
+        if self.cloud_nodes and queue:
+            # What squeue --start shows: the start the WLM plans for the
+            # first queued job (EASY plans that one), and its nodes.
+            start, spare = sim.sched.reservation(queue[0], sim.now)
+            if start != math.inf:
+                jobs[0] = replace(jobs[0], start_time=start, planned_nodes=tuple(spare))
         jobs.extend(j.view or job_view(j) for j in sim.sched.running.values())
         headroom = {}
         if sim.cloud.quota is not None:
@@ -305,23 +359,16 @@ class Dcaas(_Periodic):
                 sim.resume(node)
             elif action.action == "delete":
                 sim.delete(node)
+            elif action.action == "power_down" and node.state == UP and not node.jobs:
+                sim.power_down(node)
         for launch in plan.launches:
-            sim.launch(launch.count)
-        return self._next_due(now)
-
-    def _next_due(self, now: float) -> float:
-        """Earliest time one of the policy's clocks can run out with no event:
-        idle_timeout, boot_timeout, down_timeout, back-off (see policy.py)."""
-        t = self.config.timers
-        due = min((b.until for b in self.timers.backoff.values()), default=math.inf)
-        for since in self.timers.idle_since.values():
-            due = min(due, since + t.idle_timeout)
-        for since in self.timers.down_since.values():
-            due = min(due, since + t.down_timeout)
-        for node in self.sim.booting.values():
-            # boot_timeout is a strict ">" in the policy: the cycle after.
-            due = min(due, node.created + t.boot_timeout + 1e-6)
-        return due
+            if launch.names:
+                for name in launch.names:
+                    if sim.nodes[name].state == OFF:
+                        sim.power_up(sim.nodes[name])
+            else:
+                sim.launch(launch.count)
+        return next_due(observed, self.config, plan, now)
 
     def stats(self) -> dict:
         return {

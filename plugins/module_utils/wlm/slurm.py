@@ -384,6 +384,7 @@ class SlurmManager(WorkloadManager):
                     reason=_text(rec.get("reason")),
                     features=frozenset(_list(rec.get("features"))),
                     address=_text(rec.get("address")),
+                    last_busy=float(_number(rec.get("last_busy")) or 0) or None,
                 )
             )
         return nodes

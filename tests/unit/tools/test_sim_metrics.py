@@ -51,10 +51,11 @@ ONE_JOB = [(0, 100, 1)]
 def test_dcaas_one_job():
     sim, r = simulate(workload(ONE_JOB), Dcaas())
     # Launched at the first cycle (0), up at 60, runs 60..160. The cycle at 180
-    # first sees it idle; drained at 180 + idle_timeout (600) = 780, deleted
-    # the cycle after: 810 s of one node.
+    # first sees it idle since 160 (the WLM's last-busy time); drained at 160
+    # + idle_timeout (600) = 760 by a pass the idle clock brings forward,
+    # deleted by the pass one second after a drain: 761 s of one node.
     assert starts(sim) == {1: 60.0}
-    assert r.node_hours == pytest.approx(810 / 3600)
+    assert r.node_hours == pytest.approx(761 / 3600)
     assert (r.launches, r.peak_nodes, r.mean_wait_s, r.refused_deletes) == (1, 1, 60.0, 0)
     assert sim.billable == 0 and not sim.nodes
 
@@ -105,10 +106,11 @@ def test_dcaas_replaces_a_node_that_fails_to_boot():
     # The instance errors at 60: as in Engine.run_once, the resource backs off
     # for backoff_initial (60 s) and that cycle only deletes it. The cycle at
     # 120 launches another, up at 180. The job runs 180..280; idle seen at
-    # 300, drained 900, deleted 930.
+    # 300 as idle since 280, drained 880, deleted by the pass a second after
+    # the drain, 881.
     assert starts(sim) == {1: 180.0}
     assert (r.launches, r.failed_launches) == (2, 1)
-    assert r.node_hours == pytest.approx((60 + 930 - 120) / 3600)
+    assert r.node_hours == pytest.approx((60 + 881 - 120) / 3600)
 
 
 def test_legacy_blocks_on_a_failed_boot_until_max_launch_time():
@@ -203,3 +205,35 @@ def test_a_starved_job_ends_the_run_at_the_horizon_and_counts_its_wait():
     assert sim.truncated and sim.now == 1100.0  # last job would end at 60; plus the horizon
     assert r.unfinished == 2
     assert r.mean_wait_s == (1100 + 1050) / 2  # waits so far: lower bounds
+
+
+CLOUD_NODES = {"wlm": {"nodes": "cloud"}}
+
+
+def test_dcaas_cloud_nodes_one_job():
+    sim, r = simulate(workload(ONE_JOB), Dcaas(CLOUD_NODES))
+    # The WLM places the job on an off node at 0; its resume hook wakes the
+    # engine, which powers the node up at once: up at 60, runs 60..160. The
+    # pass at 180 sees it idle since 160; powered down at 160 + 600 = 760,
+    # as power saving does (the WLM keeps the node, off).
+    assert starts(sim) == {1: 60.0}
+    assert r.node_hours == pytest.approx(760 / 3600)
+    _sim, ps = simulate(workload(ONE_JOB), PowerSave())
+    assert ps.node_hours == r.node_hours
+    assert len(sim.nodes) == sim.max_nodes and sim.billable == 0
+
+
+def test_dcaas_cloud_nodes_power_down_early_and_prewarm_for_a_planned_job():
+    # Jobs 1 and 2 start at 60. Job 3 (both nodes, at 200; the watch starts
+    # a pass then, so passes fall at 230, 260, ...) is planned for 5060, when
+    # job 1 reaches its limit. Job 2 ends at 360: the pass at 380 powers its
+    # node down (planned, start far away); the pass at 5000 powers it up
+    # again, and job 3 starts at 5060. Power saving idles that node 360..960
+    # and boots it only when job 3 is placed (start 5120): 580 s more for
+    # node 2 (idle 380..960), 60 s more for node 1, which waits for node 2.
+    w = workload([(0, 5000, 1), (0, 300, 1), (200, 100, 2)], max_nodes=2)
+    sim, r = simulate(w, Dcaas(CLOUD_NODES))
+    sim_ps, ps = simulate(w, PowerSave())
+    assert starts(sim) == {1: 60.0, 2: 60.0, 3: 5060.0}
+    assert starts(sim_ps)[3] == 5120.0
+    assert ps.node_hours - r.node_hours == pytest.approx(640 / 3600)

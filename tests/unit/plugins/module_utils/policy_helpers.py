@@ -42,7 +42,8 @@ def node(name: str, resource: str = "small", state: NodeState = S.IDLE, **kw) ->
     kw.setdefault("cores", 4)
     kw.setdefault("memory_mb", 8000)
     kw.setdefault("in_wlm", state is not S.STARTING)
-    return Node(name=name, resource=resource, state=state, instance_id=f"i-{name}", **kw)
+    kw.setdefault("instance_id", f"i-{name}")
+    return Node(name=name, resource=resource, state=state, **kw)
 
 
 def observed(jobs=(), nodes=(), **kw) -> Observed:

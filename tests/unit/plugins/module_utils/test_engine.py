@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, CloudProvider
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import parse
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import ConfigError, parse
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine, node_name
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     DRAIN_REASON_PREFIX,
@@ -102,6 +102,14 @@ def world(tmp_path):
     wlm, cloud = FakeWlm(), FakeCloud()
     engine = Engine(cfg, wlm, cloud, StateStore(cfg.state_file), clock=lambda: NOW)
     return engine, wlm, cloud
+
+
+def test_cloud_nodes_are_refused_until_an_adapter_powers_nodes(tmp_path):
+    cfg = parse({**CONFIG, "wlm": {"nodes": "cloud"}, "state_file": str(tmp_path / "state.json")})
+    wlm, cloud = FakeWlm(), FakeCloud()
+    with pytest.raises(ConfigError, match=r"wlm.nodes: 'cloud' is not supported by the engine yet; use 'dynamic'"):
+        Engine(cfg, wlm, cloud, StateStore(cfg.state_file), clock=lambda: NOW)
+    assert not (tmp_path / "state.json").exists() and cloud.created == []
 
 
 def test_launches_for_pending_jobs_and_saves_state(world):

@@ -216,6 +216,21 @@ def test_idle_clock_starts_when_first_seen_idle():
     assert plan.timers.idle_since == {"a": T0} and not plan.actions
 
 
+@pytest.mark.parametrize(
+    ("last_busy", "kept", "since"),
+    [
+        (T0 - 10, None, T0 - 10),  # the WLM's time, when within an interval
+        (T0 - 100, None, T0 - 30),  # at most one interval (30 s) back
+        (T0 + 5, None, T0),  # never in the future
+        (T0 - 10, T0 - 500, T0 - 500),  # a running clock is kept
+    ],
+)
+def test_idle_clock_starts_at_the_wlm_last_busy_time(last_busy, kept, since):
+    timers = Timers(idle_since={"a": kept} if kept else {})
+    plan = plan_for(observed(nodes=[node("a", last_busy=last_busy)]), cfg(res(), interval=30), timers=timers)
+    assert plan.timers.idle_since == {"a": since}
+
+
 def test_idle_node_needed_by_pending_job_is_not_drained():
     timers = Timers(idle_since={"a": 0.0})
     plan = plan_for(observed(jobs(1), [node("a")]), timers=timers)

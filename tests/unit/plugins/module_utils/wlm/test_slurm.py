@@ -174,6 +174,7 @@ def test_node_fields(short: str) -> None:
     assert node.features == {"dcaas", f"dcaas_{resource}"}
     assert node.address and re.match(r"^10\.89\.\d+\.\d+$", node.address)
     assert node.jobs == ()  # the merge takes jobs from the running jobs' node lists
+    assert node.last_busy and node.last_busy > 1.7e9  # epoch seconds, from sinfo's last_busy
 
 
 def test_nodes_once_each_and_no_future_placeholders() -> None:
