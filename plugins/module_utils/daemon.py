@@ -121,6 +121,17 @@ def wait_for_work(
         seen = now_pending
 
 
+def next_pass_at(started: float, interval: float, watch: float, due: float = float("inf")) -> float:
+    """When the pass after one that started at ``started`` is due: after
+    ``interval``, or earlier when a clock of the plan runs out (``due``,
+    policy.next_due), but no sooner than the watch's next look; with the
+    watch off, only after the interval."""
+    until = started + interval
+    if watch > 0:
+        until = min(until, max(due, started + watch))
+    return until
+
+
 def first_look(probe: Callable[[], frozenset[str] | None]) -> frozenset[str] | None:
     """The pending ids, or None when they cannot be read.
 
@@ -150,14 +161,12 @@ def run_loop(cfg: Config, stop: threading.Event, max_passes: int | None = None) 
         probe = engine.wlm.pending_ids
         while not stop.is_set():
             started = time.time()
-            until = started + cfg.timers.interval
+            until = next_pass_at(started, cfg.timers.interval, cfg.timers.watch)
             seen = first_look(probe) if cfg.timers.watch > 0 else None
             try:
                 result = engine.run_once()
-                # A clock of the plan (idle timeout, back-off, ...) that runs
-                # out before the interval ends brings the next pass forward.
                 due = next_due(result.observed, cfg, result.plan, started)
-                until = min(until, max(due, started + 1))
+                until = next_pass_at(started, cfg.timers.interval, cfg.timers.watch, due)
                 out = result.to_dict()
                 status.update(cycles=passes + 1, last_pass=started, result=out, error=None)
                 if result.changed or result.errors:

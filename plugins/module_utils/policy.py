@@ -237,8 +237,9 @@ def next_due(observed: Observed, config: Config, plan: Plan, now: float) -> floa
     second from now when the plan drains nodes (the next pass deletes
     them). Clocks that ran out without an action (a node kept for min, or
     held) do not count. ``inf`` if no clock runs. The daemon sleeps until
-    then or the end of the interval, whichever comes first; so does the
-    simulator."""
+    then or the end of the interval, whichever comes first, but at least
+    ``timers.watch`` seconds (with the watch off, the interval); so does
+    the simulator."""
     t = config.timers
     times = [b.until for b in plan.timers.backoff.values()]
     times += [since + t.idle_timeout for since in plan.timers.idle_since.values()]
@@ -341,7 +342,8 @@ def decide(
         pool = pools.get(node.resource)
         if state is IDLE:
             if not running:
-                since = idle_since[name] = _idle_since(node, timers, now, t.interval)
+                since = timers.idle_since.get(name) or _idle_since(node, timers, now, t.interval)
+                idle_since[name] = since
                 # Retirement looks only at idle nodes it may drain.
                 if now - since >= t.idle_timeout or pool is None or node.resource in drained_resources:
                     retiring.append(node)
@@ -525,7 +527,7 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
             actions.append(NodeAction("power_down", name, node.resource, why))
             going = True
         elif state is idle_state and not node.running_jobs:
-            idle_since[name] = _idle_since(node, timers, now, t.interval)
+            idle_since[name] = timers.idle_since.get(name) or _idle_since(node, timers, now, t.interval)
             idle.append(node)
         pool = pools.get(node.resource)
         if pool is not None and not going:

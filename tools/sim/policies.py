@@ -30,6 +30,7 @@ import time
 from dataclasses import replace
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, parse
+from ansible_collections.dcaas.cluster.plugins.module_utils.daemon import next_pass_at
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import backoff_failed_boots
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Headroom,
@@ -150,11 +151,9 @@ class _Periodic(Controller):
             self._due = self.cycle(now)
         if not sim.done or sim.billable:
             current = self._pass
-            later = now + self.interval
-            if self.wake_at_due:
-                # As the daemon sleeps: until the interval ends or the next
-                # clock runs out, at least a second.
-                later = min(later, max(self._due, now + 1))
+            # As the daemon sleeps (Dcaas); the original daemon only polled.
+            due = self._due if self.wake_at_due else math.inf
+            later = next_pass_at(now, self.interval, self.watch, due)
             sim.call_at(later, lambda t: self._pass == current and self._tick(t))
 
     def on_submit(self, sim: Simulation, job: SimJob) -> None:

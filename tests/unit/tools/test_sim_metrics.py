@@ -53,9 +53,10 @@ def test_dcaas_one_job():
     # Launched at the first cycle (0), up at 60, runs 60..160. The cycle at 180
     # first sees it idle since 160 (the WLM's last-busy time); drained at 160
     # + idle_timeout (600) = 760 by a pass the idle clock brings forward,
-    # deleted by the pass one second after a drain: 761 s of one node.
+    # deleted by the pass a drain brings forward, one watch (5 s) later:
+    # 765 s of one node.
     assert starts(sim) == {1: 60.0}
-    assert r.node_hours == pytest.approx(761 / 3600)
+    assert r.node_hours == pytest.approx(765 / 3600)
     assert (r.launches, r.peak_nodes, r.mean_wait_s, r.refused_deletes) == (1, 1, 60.0, 0)
     assert sim.billable == 0 and not sim.nodes
 
@@ -106,11 +107,10 @@ def test_dcaas_replaces_a_node_that_fails_to_boot():
     # The instance errors at 60: as in Engine.run_once, the resource backs off
     # for backoff_initial (60 s) and that cycle only deletes it. The cycle at
     # 120 launches another, up at 180. The job runs 180..280; idle seen at
-    # 300 as idle since 280, drained 880, deleted by the pass a second after
-    # the drain, 881.
+    # 300 as idle since 280, drained 880, deleted one watch (5 s) later.
     assert starts(sim) == {1: 180.0}
     assert (r.launches, r.failed_launches) == (2, 1)
-    assert r.node_hours == pytest.approx((60 + 881 - 120) / 3600)
+    assert r.node_hours == pytest.approx((60 + 885 - 120) / 3600)
 
 
 def test_legacy_blocks_on_a_failed_boot_until_max_launch_time():

@@ -11,7 +11,9 @@ from __future__ import annotations
 import threading
 import time
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.daemon import first_look, wait_for_work
+import pytest
+
+from ansible_collections.dcaas.cluster.plugins.module_utils.daemon import first_look, next_pass_at, wait_for_work
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
 
 WATCH = 0.01
@@ -80,3 +82,17 @@ def test_stop_ends_the_wait():
 def test_first_look_turns_errors_into_none():
     assert first_look(probe_of(frozenset({"3"}))) == frozenset({"3"})
     assert first_look(probe_of(OSError("podman exec: no such container"))) is None
+
+
+@pytest.mark.parametrize(
+    ("due", "watch", "expected"),
+    [
+        (float("inf"), 5, 130.0),  # no clock: the interval
+        (112.0, 5, 112.0),  # a clock runs out first
+        (101.0, 5, 105.0),  # but no sooner than the watch's next look
+        (140.0, 5, 130.0),  # a clock after the interval changes nothing
+        (112.0, 0, 130.0),  # without the watch, the interval only
+    ],
+)
+def test_next_pass_at(due, watch, expected):
+    assert next_pass_at(100.0, 30, watch, due) == expected
