@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, TimerConfig
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Backoff,
     Controls,
@@ -216,6 +216,21 @@ def _pack(
             target.jobs.append(job.id)
             launched += grow
     return unfit, used
+
+
+def _idle_retirement(
+    node: Node, res: Resource | None, controls: Controls, idle_for: float, remaining: dict[str, int], t: TimerConfig
+) -> str | None:
+    """Why an idle node goes (drained, or powered down), or None to keep it:
+    its resource is gone or drained by the admin, or it idled past the
+    timeout while its resource stays above min."""
+    if res is None:
+        return "resource no longer configured"
+    if node.resource in controls.drained_resources:
+        return "resource drained by admin"
+    if idle_for >= t.idle_timeout and remaining[node.resource] > res.min:
+        return f"idle for {idle_for:.0f}s"
+    return None
 
 
 def _idle_since(node: Node, timers: Timers, now: float, interval: float) -> float:
@@ -438,13 +453,8 @@ def decide(
                 continue
             res = by_name.get(node.resource)
             if node.state is IDLE:
-                forced = res is None or node.resource in controls.drained_resources
-                idle_for = now - idle_since.get(node.name, now)
-                if forced:
-                    why = "resource no longer configured" if res is None else "resource drained by admin"
-                elif idle_for >= t.idle_timeout and remaining[node.resource] > res.min:
-                    why = f"idle for {idle_for:.0f}s"
-                else:
+                why = _idle_retirement(node, res, controls, now - idle_since.get(node.name, now), remaining, t)
+                if why is None:
                     continue
                 actions.append(NodeAction("drain", node.name, node.resource, why))
                 if node.resource in remaining:
@@ -610,15 +620,11 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
             # limits), and the idle timeout takes it soon anyway.
             newly_idle = node.name not in timers.idle_since
             plan = planned_at.get(node.name)
-            if res is None or node.resource in controls.drained_resources:
-                why = "resource no longer configured" if res is None else "resource drained by admin"
-            elif remaining[node.resource] <= res.min:
-                continue
-            elif idle_for >= t.idle_timeout:
-                why = f"idle for {idle_for:.0f}s"
-            elif plan is not None and newly_idle and plan[0] - now > t.idle_timeout + t.prewarm:
+            why = _idle_retirement(node, res, controls, idle_for, remaining, t)
+            early = plan is not None and newly_idle and plan[0] - now > t.idle_timeout + t.prewarm
+            if why is None and early and remaining[node.resource] > res.min:
                 why = f"idle; planned for job {plan[1]} in {plan[0] - now:.0f}s: off until then"
-            else:
+            if why is None:
                 continue
             actions.append(NodeAction("power_down", node.name, node.resource, why))
             if node.resource in remaining:
