@@ -233,17 +233,18 @@ def _idle_retirement(
     return None
 
 
-def _idle_since(node: Node, timers: Timers, now: float, interval: float) -> float:
-    """When the idle clock of an idle node started: as kept from earlier
-    passes; for a node first seen idle, when the WLM says it last had a job,
-    at most one interval back (so a restarted engine, or a WLM that reports
-    an old time, never drains at once); else now."""
-    since = timers.idle_since.get(node.name)
-    if since is not None:
-        return since
-    if node.last_busy is None:
-        return now
-    return min(now, max(node.last_busy, now - interval))
+def _idle_since(node: Node, kept: float | None, now: float, interval: float) -> float:
+    """When the idle clock of an idle node started. ``kept``: the clock from
+    earlier passes. The WLM's last-busy time, when it says, restarts a kept
+    clock (a job ran between two passes) and starts a new one, at most one
+    interval back (so a restarted engine, or a WLM that reports an old time,
+    never drains at once); without it, a new clock starts now."""
+    last = node.last_busy
+    if last is None:
+        return now if kept is None else kept
+    if kept is None:
+        return min(now, max(last, now - interval))
+    return kept if last <= kept else min(now, last)
 
 
 def next_due(observed: Observed, config: Config, plan: Plan, now: float) -> float:
@@ -357,7 +358,9 @@ def decide(
         pool = pools.get(node.resource)
         if state is IDLE:
             if not running:
-                since = timers.idle_since.get(name) or _idle_since(node, timers, now, t.interval)
+                since = kept = timers.idle_since.get(name)
+                if kept is None or (node.last_busy is not None and node.last_busy > kept):
+                    since = _idle_since(node, kept, now, t.interval)
                 idle_since[name] = since
                 # Retirement looks only at idle nodes it may drain.
                 if now - since >= t.idle_timeout or pool is None or node.resource in drained_resources:
@@ -537,7 +540,7 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
             actions.append(NodeAction("power_down", name, node.resource, why))
             going = True
         elif state is idle_state and not node.running_jobs:
-            idle_since[name] = timers.idle_since.get(name) or _idle_since(node, timers, now, t.interval)
+            idle_since[name] = _idle_since(node, timers.idle_since.get(name), now, t.interval)
             idle.append(node)
         pool = pools.get(node.resource)
         if pool is not None and not going:
@@ -614,11 +617,12 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
                 continue
             res = config.resource(node.resource)
             idle_for = now - idle_since[node.name]
-            # Only a node that has just become idle is powered down early: one
-            # the WLM plans for later, once it has idled a while, may well be
-            # used soon (plans only move earlier as jobs end before their
-            # limits), and the idle timeout takes it soon anyway.
-            newly_idle = node.name not in timers.idle_since
+            # Only a node that has just become idle (its clock started in this
+            # pass) is powered down early. One the WLM plans for later, once
+            # it has idled a while, may well be used soon (plans only move
+            # earlier as jobs end before their limits), and the idle timeout
+            # takes it soon anyway.
+            newly_idle = idle_since[node.name] != timers.idle_since.get(node.name)
             plan = planned_at.get(node.name)
             why = _idle_retirement(node, res, controls, idle_for, remaining, t)
             early = plan is not None and newly_idle and plan[0] - now > t.idle_timeout + t.prewarm

@@ -237,3 +237,16 @@ def test_dcaas_cloud_nodes_power_down_early_and_prewarm_for_a_planned_job():
     assert starts(sim) == {1: 60.0, 2: 60.0, 3: 5060.0}
     assert starts(sim_ps)[3] == 5120.0
     assert ps.node_hours - r.node_hours == pytest.approx(640 / 3600)
+
+
+def test_dcaas_restarts_the_idle_clock_of_a_node_that_ran_a_job_between_passes():
+    # The node is up at 60; job 1 runs 60..160. The pass at 180 sees it idle
+    # since 160. Job 2 (at 200) starts on it at once and ends at 205, between
+    # two passes; the pass at 210 sees it idle again, and Slurm's last-busy
+    # time (205) restarts the clock: powered down at 805, as power saving
+    # does, not at 760.
+    w = workload([(0, 100, 1), (200, 5, 1)])
+    sim, r = simulate(w, Dcaas(CLOUD_NODES))
+    _sim, ps = simulate(w, PowerSave())
+    assert starts(sim) == {1: 60.0, 2: 200.0}
+    assert r.node_hours == ps.node_hours == pytest.approx(805 / 3600)

@@ -222,7 +222,9 @@ def test_idle_clock_starts_when_first_seen_idle():
         (T0 - 10, None, T0 - 10),  # the WLM's time, when within an interval
         (T0 - 100, None, T0 - 30),  # at most one interval (30 s) back
         (T0 + 5, None, T0),  # never in the future
-        (T0 - 10, T0 - 500, T0 - 500),  # a running clock is kept
+        (T0 - 600, T0 - 500, T0 - 500),  # a running clock is kept
+        (T0 - 10, T0 - 500, T0 - 10),  # a job ran between two passes: it restarts
+        (None, T0 - 500, T0 - 500),  # no last-busy time: kept
     ],
 )
 def test_idle_clock_starts_at_the_wlm_last_busy_time(last_busy, kept, since):
