@@ -27,6 +27,12 @@ How a plan is made, in order:
    never held nodes), drained-by-us nodes with no job left are deleted, nodes
    that do not boot in time or stay down too long are deleted (their demand
    is relaunched next cycle). A node that runs a job is never deleted.
+
+That is the plan for dynamic nodes (``wlm.nodes: dynamic``), where the WLM
+knows only the workers that exist. For cloud nodes, where it knows every
+node while it is off, ``decide_cloud_nodes`` makes the plan instead (see
+there). ``next_due`` says when the plan's next clock runs out, so that the
+daemon can make its next pass then.
 """
 
 from __future__ import annotations
