@@ -11,7 +11,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import Node, N
 from tools.sim import experiment
 from tools.sim.core import CloudModel, Simulation
 from tools.sim.metrics import summarize, utilisation_by_window
-from tools.sim.policies import Dcaas, Static
+from tools.sim.policies import Dcaas, PowerSave, Static
 
 TRACES = sorted(glob.glob(os.path.join(experiment.DEFAULT_TRACES, "*.swf.gz")))
 needs_traces = pytest.mark.skipif(not TRACES, reason=f"no traces in {experiment.DEFAULT_TRACES}")
@@ -106,3 +106,22 @@ def test_the_engine_sees_every_node_as_it_is(path, nodes):
     # requeues its jobs), so the engine never sees it down.
     last = NodeState.OFF if nodes == "cloud" else NodeState.DOWN
     assert seen["states"] >= {NodeState.STARTING, NodeState.IDLE, NodeState.BUSY, last}
+
+
+@needs_traces
+def test_cloud_nodes_start_jobs_as_power_saving_does():
+    """Cloud nodes with pre-warm off, on 3 days of NASA (whose plans never
+    allow an early power-down), with boots that never vary or fail: the
+    engine must start every job when Slurm's own power saving does, with
+    as many boots. It differed while a job run between two passes did not
+    restart a node's idle clock."""
+    paths = [p for p in TRACES if "NASA" in os.path.basename(p)]
+    if not paths:
+        pytest.skip("no NASA trace")
+    w = experiment.load(paths[0], max_days=3)
+    cloud = CloudModel(boot_delay=60.0, boot_jitter=0.0, failure_rate=0.0)
+    power_saving = Simulation(w, PowerSave(), cloud).run()
+    engine = Simulation(w, Dcaas({"wlm": {"nodes": "cloud"}, "timers": {"prewarm": 0}}), cloud).run()
+    assert len(engine.jobs) > 200
+    assert [j.start for j in engine.jobs] == [j.start for j in power_saving.jobs]
+    assert engine.launches == power_saving.launches
