@@ -19,6 +19,7 @@ class WorkloadManager:
     """
 
     name = "base"
+    cloud_nodes = False  # wlm.nodes: cloud (the WLM knows every node and powers them up and down)
 
     def __init__(self, runner: Runner, options: dict | None = None, cluster: str = "cluster"):
         self.runner = runner
@@ -50,6 +51,10 @@ class WorkloadManager:
 
     def remove(self, node: str) -> None:
         """Forget a node that is gone (dynamic node delete / qmgr delete node)."""
+        raise NotImplementedError
+
+    def power_down(self, node: str, force: bool = False) -> None:
+        """Cloud nodes: tell the WLM a node goes off; ``force`` requeues what it placed there."""
         raise NotImplementedError
 
     def update_address(self, node: str, address: str) -> None:

@@ -45,6 +45,13 @@ SQUEUE = ("squeue", "--json")
 SINFO = ("sinfo", "--json")
 # The daemon's cheap check between passes: one id per line, no JSON.
 SQUEUE_PENDING = ("squeue", "--noheader", "--states=PENDING", "--format=%i")
+# With cloud nodes Slurm places a job on powered-down nodes at once: it is
+# CONFIGURING, not PENDING, while they boot.
+SQUEUE_WAITING = ("squeue", "--noheader", "--states=PENDING,CONFIGURING", "--format=%i")
+# Where and when Slurm's scheduler plans to start each pending job. The
+# 22.05 JSON has the start time but not the nodes (SchedNodes); times as
+# epoch seconds through SLURM_TIME_FORMAT.
+SQUEUE_START = ("env", "SLURM_TIME_FORMAT=%s", "squeue", "--noheader", "--states=PENDING", "--format=%i|%S|%Y")
 
 # Slurm's markers for "not set" and "unlimited" in 32- and 64-bit fields.
 _NO_VALUES = frozenset({0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFE, 0xFFFFFFFFFFFFFFFF})
@@ -115,9 +122,10 @@ WAIT_REASONS = frozenset(
 WAIT_REASON_PREFIXES = ("Assoc", "QOS", "MaxJobs", "MaxCpu", "MaxNode", "MaxMem", "MaxSubmit")
 
 # Node states (base state and flags, upper case) that mean "not usable".
-_DOWN = frozenset(
-    {"DOWN", "NOT_RESPONDING", "FAIL", "ERROR", "POWERED_DOWN", "POWERING_DOWN", "POWER_DOWN", "POWERING_UP"}
-)
+# The power-saving flags of cloud nodes come first (node_state); POWER_DOWN
+# alone only says a power-down is queued behind the node's jobs.
+_DOWN = frozenset({"DOWN", "NOT_RESPONDING", "FAIL", "ERROR"})
+_FAILED = frozenset({"DOWN", "FAIL"})
 _BUSY = frozenset({"ALLOCATED", "MIXED", "COMPLETING"})
 
 # Names and words that end up on slurmd's command line through a shell
@@ -257,6 +265,12 @@ class SlurmManager(WorkloadManager):
 
     name = "slurm"
 
+    def __init__(self, runner, options: dict | None = None, cluster: str = "cluster", cloud_nodes: bool = False):
+        super().__init__(runner, options, cluster)
+        # wlm.nodes: cloud. slurm.conf lists every node (State=CLOUD) and
+        # Slurm's power saving marks the ones it wants up; see docs/slurm.md.
+        self.cloud_nodes = cloud_nodes
+
     # --- reading ---------------------------------------------------------
     def jobs(self) -> list[Job]:
         """Pending and running jobs; running first, then pending in Slurm's priority order."""
@@ -284,11 +298,50 @@ class SlurmManager(WorkloadManager):
                     running.append((_id_key(job.id), job))
         running.sort(key=lambda item: item[0])
         pending.sort(key=lambda item: item[0])
-        return [job for _key, job in running] + [job for _key, job in pending]
+        queue = [job for _key, job in pending]
+        if self.cloud_nodes and queue:
+            plans = self.planned_starts()
+            queue = [
+                replace(job, start_time=plans[job.id][0], planned_nodes=plans[job.id][1]) if job.id in plans else job
+                for job in queue
+            ]
+        return [job for _key, job in running] + queue
+
+    def planned_starts(self) -> dict[str, tuple[float, tuple[str, ...]]]:
+        """job id -> (planned start, planned nodes) of the pending jobs Slurm has planned.
+
+        The first task of a pending array record carries the record's plan.
+        """
+        plans: dict[str, tuple[float, tuple[str, ...]]] = {}
+        for line in self.runner.run(list(SQUEUE_START)).splitlines():
+            parts = line.strip().split("|")
+            if len(parts) != 3:
+                continue
+            job_id, start, nodes = parts
+            if not start.isdigit() or int(start) <= 0:
+                continue  # N/A: not planned (yet)
+            head, _sep, spec = job_id.partition("_[")
+            if spec:
+                try:
+                    tasks = array_tasks(spec.rstrip("]"))
+                except ValueError:
+                    continue
+                job_id = f"{head}_{tasks[0]}" if tasks else head
+            try:
+                names = tuple(expand(_text(nodes)))
+            except HostlistError:
+                names = ()
+            plans[job_id] = (float(start), names)
+        return plans
 
     def pending_ids(self) -> frozenset[str]:
-        """Pending job ids (``123``, ``120_[4-9]``) from squeue's plain output."""
-        return frozenset(line.strip() for line in self.runner.run(list(SQUEUE_PENDING)).splitlines() if line.strip())
+        """Pending job ids (``123``, ``120_[4-9]``) from squeue's plain output.
+
+        With cloud nodes also the CONFIGURING ones: a job Slurm placed on
+        nodes that are off waits for them in that state.
+        """
+        argv = SQUEUE_WAITING if self.cloud_nodes else SQUEUE_PENDING
+        return frozenset(line.strip() for line in self.runner.run(list(argv)).splitlines() if line.strip())
 
     def _jobs_of(self, rec: dict, budget: dict[int, int]) -> list[Job]:
         """The Job(s) one squeue record stands for: none, one, or one per pending array task."""
@@ -419,6 +472,18 @@ class SlurmManager(WorkloadManager):
                 return
             raise
 
+    def power_down(self, node: str, force: bool = False) -> None:
+        """Power a cloud node down in Slurm: ``State=POWER_DOWN``, or ``POWER_DOWN_FORCE``.
+
+        POWER_DOWN waits for the node's jobs: Slurm powers it down when they
+        end. POWER_DOWN_FORCE requeues the jobs placed on it; the engine uses
+        it only for a node that failed to boot or is down, whose jobs cannot
+        run there. Slurm runs SuspendProgram, keeps the node POWERING_DOWN
+        for SuspendTimeout, then lists it powered down (off).
+        """
+        state = "POWER_DOWN_FORCE" if force else "POWER_DOWN"
+        self.runner.run(["scontrol", "update", f"NodeName={_check_name(node)}", f"State={state}"])
+
     def update_address(self, node: str, address: str) -> None:
         """Point slurmctld at a worker's new address.
 
@@ -445,6 +510,13 @@ class SlurmManager(WorkloadManager):
                 f"from, such as 'head' or 'head:6817'; got {server!r}"
             )
         key_b64 = self._munge_key_b64()
+        if self.cloud_nodes:
+            # slurm.conf defines the node (State=CLOUD). -b: slurmd reports
+            # the node booted when it starts; a container shares the host's
+            # uptime, and Slurm keeps a node it powered up POWERING_UP until
+            # the node boots after the request (measured on 22.05).
+            argv = ["-b", "--conf-server", str(server), "-N", node_name]
+            return self._join(key_b64, node_name, argv)
         features = self.node_features(resource)
         bad = [f for f in features if not _TOKEN_RE.match(f) or "," in f]
         if bad:
@@ -472,6 +544,9 @@ class SlurmManager(WorkloadManager):
             "--conf",
             " ".join(f"{k}={v}" for k, v in conf.items()),
         ]
+        return self._join(key_b64, node_name, argv)
+
+    def _join(self, key_b64: str, node_name: str, argv: list[str]) -> dict:
         # The worker unit runs `eval exec slurmd -D -s "$SLURMD_OPTIONS"`, so
         # shell quoting inside the value survives systemd's EnvironmentFile.
         options = " ".join(shlex.quote(a) for a in argv)
@@ -517,8 +592,20 @@ class SlurmManager(WorkloadManager):
 
 
 def node_state(words: Iterable[str], cores_alloc: int = 0) -> str:
-    """idle, busy, draining (drain flag, jobs), drained (drain flag, none), down or unknown."""
+    """idle, busy, draining (drain flag, jobs), drained (drain flag, none), down or unknown;
+    for cloud nodes also off (powered down), powering_up and powering_down.
+
+    A cloud node Slurm has placed jobs on while it was off is powering_up
+    (it is also NOT_RESPONDING until its slurmd registers). One that failed
+    to come up within ResumeTimeout is DOWN and stays powered down: down.
+    """
     words = set(words)
+    if "POWERING_UP" in words:
+        return "powering_up"
+    if "POWERING_DOWN" in words:
+        return "powering_down"
+    if "POWERED_DOWN" in words:
+        return "down" if words & _FAILED else "off"
     if words & _DOWN:
         return "down"
     busy = bool(words & _BUSY) or cores_alloc > 0

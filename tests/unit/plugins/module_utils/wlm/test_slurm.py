@@ -193,7 +193,12 @@ def test_nodes_once_each_and_no_future_placeholders() -> None:
         ({"IDLE", "DRAIN", "COMPLETING"}, 0, "draining"),
         ({"DOWN", "DRAIN"}, 0, "down"),
         ({"IDLE", "NOT_RESPONDING"}, 0, "down"),  # what RESUME shows for a moment
-        ({"IDLE", "POWERED_DOWN"}, 0, "down"),
+        # Cloud nodes, as 22.05 shows them (tests/unit/fixtures/slurm/cloud).
+        ({"IDLE", "CLOUD", "POWERED_DOWN"}, 0, "off"),
+        ({"ALLOCATED", "CLOUD", "NOT_RESPONDING", "POWERING_UP"}, 2, "powering_up"),
+        ({"IDLE", "CLOUD", "POWERING_DOWN"}, 0, "powering_down"),
+        ({"DOWN", "CLOUD", "POWERED_DOWN", "NOT_RESPONDING"}, 0, "down"),  # ResumeTimeout reached
+        ({"MIXED", "CLOUD", "POWER_DOWN"}, 1, "busy"),  # powers down when its jobs end
         ({"IDLE", "FAIL"}, 0, "down"),
         ({"UNKNOWN"}, 0, "unknown"),
     ],
@@ -547,3 +552,105 @@ def test_pending_ids_read_squeue_plain_output():
     mgr = manager(extra=[{"argv": argv, "rc": 0, "stdout": "101\n120_[4-9]\n\n  102 \n", "stderr": ""}])
     assert mgr.pending_ids() == frozenset({"101", "102", "120_[4-9]"})
     assert mgr.runner.calls == [argv]
+
+
+# --- cloud nodes (wlm.nodes: cloud) ------------------------------------------
+
+
+class CloudReplay(ReplayRunner):
+    """Real output of a cloud-node head (fixtures/slurm/cloud*/, see the README)."""
+
+    def run(self, argv: Sequence[str], check: bool = True, input_text: str | None = None) -> str:
+        if list(argv[:3]) == ["env", "SLURM_TIME_FORMAT=%s", "squeue"]:
+            self.calls.append(list(argv))
+            with open(os.path.join(FIXTURES, self.state, "squeue-start.txt"), encoding="utf-8") as fh:
+                return fh.read()
+        return super().run(argv, check, input_text)
+
+
+def cloud_manager(state: str = "cloud", runner: Runner | None = None) -> SlurmManager:
+    return SlurmManager(runner or CloudReplay(state), {}, cluster="exp", cloud_nodes=True)
+
+
+def test_cloud_node_states_from_real_sinfo() -> None:
+    up = {n.name: n.state for n in cloud_manager("cloud").nodes()}
+    assert up == {"exp-small-1": "busy", "exp-small-2": "busy", "exp-small-3": "powering_up"}
+    down = {n.name: (n.state, n.reason) for n in cloud_manager("cloud-down").nodes()}
+    assert down["exp-small-3"] == ("down", "ResumeTimeout reached")
+    assert down["exp-small-1"][0] == "idle"
+
+
+def test_planned_start_and_nodes_of_pending_jobs() -> None:
+    jobs = {j.id: j for j in cloud_manager("cloud").jobs()}
+    assert jobs["8"].pending and jobs["8"].start_time == 1795600906.0
+    assert jobs["8"].planned_nodes == ("exp-small-1", "exp-small-2", "exp-small-3")
+    # A job placed on a node that is powering up is CONFIGURING: it holds the node.
+    assert not jobs["9"].pending and jobs["9"].node_names == ("exp-small-3",)
+    assert jobs["7"].start_time is None and jobs["7"].planned_nodes == ()
+    # Not planned (N/A): no start time.
+    waiting = {j.id: j for j in cloud_manager("cloud-down").jobs()}
+    assert waiting["8"].pending and waiting["8"].start_time is None and waiting["8"].planned_nodes == ()
+
+
+def test_dynamic_mode_does_not_ask_for_plans() -> None:
+    runner = CloudReplay("cloud")
+    SlurmManager(runner, {}, cluster="exp").jobs()
+    assert runner.calls == [["squeue", "--json"]]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("8|1795600906|exp-small-[1-3]", {"8": (1795600906.0, ("exp-small-1", "exp-small-2", "exp-small-3"))}),
+        ("8|N/A|(null)", {}),
+        ("8|0|(null)", {}),
+        ("8|1795600906|(null)", {"8": (1795600906.0, ())}),
+        ("120_[4-9%2]|1795600906|n1", {"120_4": (1795600906.0, ("n1",))}),  # the record's first task
+        ("garbage", {}),
+    ],
+)
+def test_planned_starts_lines(line: str, expected: dict) -> None:
+    class One(Runner):
+        def run(self, argv, check=True, input_text=None):
+            return line + "\n"
+
+    assert cloud_manager(runner=One()).planned_starts() == expected
+
+
+def test_pending_ids_include_configuring_jobs_with_cloud_nodes() -> None:
+    seen: list[list[str]] = []
+
+    class Rec(Runner):
+        def run(self, argv, check=True, input_text=None):
+            seen.append(list(argv))
+            return "8\n9\n"
+
+    assert cloud_manager(runner=Rec()).pending_ids() == {"8", "9"}
+    SlurmManager(Rec(), {}, cluster="exp").pending_ids()
+    assert seen[0][2] == "--states=PENDING,CONFIGURING" and seen[1][2] == "--states=PENDING"
+
+
+@pytest.mark.parametrize(("force", "state"), [(False, "State=POWER_DOWN"), (True, "State=POWER_DOWN_FORCE")])
+def test_power_down(force: bool, state: str) -> None:
+    seen: list[list[str]] = []
+
+    class Rec(Runner):
+        def run(self, argv, check=True, input_text=None):
+            seen.append(list(argv))
+            return ""
+
+    cloud_manager(runner=Rec()).power_down("exp-small-3", force=force)
+    assert seen == [["scontrol", "update", "NodeName=exp-small-3", state]]
+    with pytest.raises(ValueError, match="not a single Slurm node name"):
+        cloud_manager(runner=Rec()).power_down("exp-small-[1-3]")
+
+
+def test_cloud_node_joins_under_its_slurm_name_without_a_node_definition(key_file: str) -> None:
+    mgr = SlurmManager(
+        Runner(), {"conf_server": "head:6817", "munge_key_file": key_file}, cluster="c", cloud_nodes=True
+    )
+    join = mgr.join_config(SMALL, "c-small-2")
+    # -b: the node counts as booted when slurmd starts (a container shares the
+    # host's uptime; Slurm would keep it POWERING_UP). slurm.conf defines it.
+    assert slurmd_argv(join) == ["-b", "--conf-server", "head:6817", "-N", "c-small-2"]
+    assert base64.b64decode(join["write_files"][0]["content"]) == KEY
