@@ -10,7 +10,8 @@ version_added: 0.1.0
 description:
   - Lists the workers the Dynamic Cluster engine manages, as it sees them -
     cloud instances carrying this cluster's label joined with the workload
-    manager's node state - and groups them.
+    manager's node state - and groups them. With cloud nodes (C(wlm.nodes=cloud)),
+    nodes that are powered off have no instance and are not listed.
   - "Groups: C(dcaas_<cluster>) (all workers), C(dcaas_role_worker),
     C(dcaas_state_<state>) (starting, idle, busy, draining, down, deleting),
     C(dcaas_resource_<resource>), C(dcaas_zone_<zone>), C(dcaas_tenant_<tenant>)."
@@ -119,6 +120,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             for key in ("pending_jobs", "running_jobs", "unfit_jobs"):
                 self.inventory.set_variable(cluster_group, f"dcaas_{key}", data[key])
         for node in data["nodes"]:
+            if node.get("instance_id") is None:
+                continue  # a cloud node that is off: Slurm knows it, no host runs
             host = self.inventory.add_host(node["name"])
             hostvars = {
                 "dcaas_state": node["state"],

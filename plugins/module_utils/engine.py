@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, CloudProvider, LaunchSpec
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, ConfigError
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     DRAIN_REASON_PREFIX,
     LABEL_CLUSTER,
@@ -54,7 +54,7 @@ def make_wlm(config: Config) -> WorkloadManager:
     if config.wlm_type == "slurm":
         from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.slurm import SlurmManager
 
-        return SlurmManager(runner, config.wlm_options, cluster=config.cluster)
+        return SlurmManager(runner, config.wlm_options, cluster=config.cluster, cloud_nodes=config.wlm_nodes == "cloud")
     raise ValueError(f"wlm.type: the {config.wlm_type!r} adapter is not available in this version; use slurm")
 
 
@@ -173,15 +173,6 @@ class Engine:
         clock: Callable[[], float] = time.time,
         log: LogFn = _no_log,
     ):
-        if config.wlm_nodes != "dynamic":
-            # The policy plans for cloud nodes (the simulator uses it), but no
-            # WLM adapter declares them or powers them up and down yet.
-            raise ConfigError(
-                [
-                    f"wlm.nodes: {config.wlm_nodes!r} is not supported by the engine yet; use 'dynamic' "
-                    "(cloud nodes are planned: docs/simulation.md, finding 6)"
-                ]
-            )
         self.config = config
         self.wlm = wlm
         self.cloud = cloud
@@ -202,7 +193,10 @@ class Engine:
                 # Unknown headroom is not zero headroom: a launch that hits the
                 # quota is caught and backs off anyway.
                 self.log("headroom_unknown", resource=res.name, error=str(exc))
-        return merge(instances, wlm_nodes, jobs, self.config.resources, self.config.cluster, headroom)
+        cloud = self.config.wlm_nodes == "cloud"
+        return merge(
+            instances, wlm_nodes, jobs, self.config.resources, self.config.cluster, headroom, cloud_nodes=cloud
+        )
 
     # --- one pass --------------------------------------------------------
     def run_once(self, check_mode: bool = False, controls: Controls | None = None) -> Result:
@@ -217,6 +211,7 @@ class Engine:
                 self.log("state_warning", message=w)
             now = self.clock()
             observed = self.observe()
+            warnings = [*warnings, *self._cloud_node_warnings(observed)]
             timers = backoff_failed_boots(self.config, observed, timers, now)
             plan = decide(observed, self.config, now, timers, controls)
             result = Result(observed=observed, plan=plan, warnings=warnings)
@@ -243,10 +238,20 @@ class Engine:
                     continue
                 result.done.append({"action": "update_address", "node": name, "reason": f"now at {address}"})
                 self.log("update_address", node=name, address=address)
+        if not controls.frozen:
+            for name in result.observed.powered_off:
+                self._delete_powered_off(result, nodes[name], "the WLM powered it down")
+        powered_down = []
         for action in plan.actions:
             node = nodes.get(action.node)
             try:
-                if action.action == "drain":
+                if action.action == "power_down" and node is not None:
+                    # Jobs placed on a node that did not boot, or is down,
+                    # cannot run there: requeue them (force). An idle node's
+                    # power-down waits for any job placed there meanwhile.
+                    self.wlm.power_down(node.name, force=node.state in (NodeState.DOWN, NodeState.STARTING))
+                    powered_down.append(node)
+                elif action.action == "drain":
                     self.wlm.drain(action.node, f"{DRAIN_REASON_PREFIX} {action.reason}")
                 elif action.action == "resume":
                     self.wlm.resume(action.node)
@@ -262,6 +267,18 @@ class Engine:
                 continue
             result.done.append({"action": action.action, "node": action.node, "reason": action.reason})
             self.log(action.action, node=action.node, resource=action.resource, reason=action.reason)
+        if any(n.instance_id is not None for n in powered_down):
+            # The instance goes only once the WLM says the node is going off:
+            # a job Slurm placed there after this pass looked keeps it up, and
+            # Slurm powers it down when that job ends (a later pass deletes it).
+            try:
+                going = {n.name for n in self.wlm.nodes() if n.state in ("off", "powering_down")}
+            except CommandError as exc:
+                result.errors.append(f"re-read nodes after power-down: {exc}")
+                going = set()
+            for node in powered_down:
+                if node.instance_id is not None and node.name in going:
+                    self._delete_powered_off(result, node, "powered down")
         result.acted = True
 
         # Launch; a resource that fails backs off and its demand is planned
@@ -273,9 +290,10 @@ class Engine:
                 res = self.config.resource(launch.resource)
                 if res is None:
                     continue
-                for _index in range(launch.count):
+                names = list(launch.names) or [None] * launch.count
+                for name in names:
                     try:
-                        inst = self._launch(res)
+                        inst = self._launch(res, name)
                     except CloudError as exc:
                         result.errors.append(f"launch on resource {res.name!r}: {exc}")
                         self.log("launch_failed", resource=res.name, kind=exc.kind, error=str(exc))
@@ -295,8 +313,9 @@ class Engine:
             result.plan = replace(result.plan, notes=(*result.plan.notes, *replan.notes))
         return timers
 
-    def _launch(self, res: Resource) -> Instance:
-        name = node_name(self.config.cluster, res.name)
+    def _launch(self, res: Resource, name: str | None = None) -> Instance:
+        """Start a worker: a cloud node under its WLM name, or a dynamic one under a new name."""
+        name = name or node_name(self.config.cluster, res.name)
         try:
             user_data = render_user_data(self.wlm.join_config(res, name), self.config.worker_user_data)
         except ValueError as exc:
@@ -306,6 +325,34 @@ class Engine:
         labels = {LABEL_CLUSTER: self.config.cluster, LABEL_ROLE: ROLE_WORKER, LABEL_RESOURCE: res.name}
         return self.cloud.create(LaunchSpec(name=name, resource=res, user_data=user_data, labels=labels))
 
+    def _delete_powered_off(self, result: Result, node: Node, why: str) -> None:
+        """Delete the instance of a cloud node the WLM has powered down; the WLM keeps the node."""
+        if node.instance_id is None:
+            return
+        try:
+            self.cloud.delete(_instance_of(node))
+        except CloudError as exc:
+            result.errors.append(f"delete instance of {node.name}: {exc}")
+            self.log("action_failed", action="delete_instance", node=node.name, error=str(exc))
+            return
+        result.done.append({"action": "delete_instance", "node": node.name, "reason": why})
+        self.log("delete_instance", node=node.name, resource=node.resource, reason=why)
+
+    def _cloud_node_warnings(self, observed: Observed) -> list[str]:
+        """With cloud nodes, a resource the WLM lists no node of cannot grow: say how to fix it."""
+        if self.config.wlm_nodes != "cloud":
+            return []
+        known = {n.resource for n in observed.nodes}
+        out = []
+        for res in self.config.resources:
+            if res.max > 0 and res.name not in known:
+                out.append(
+                    f"wlm.nodes is 'cloud' but the WLM lists no node {self.config.cluster}-{res.name}-<n> of "
+                    f"resource {res.name!r}: render slurm.conf with head_node_cloud_nodes: cloud "
+                    "(docs/engine-config.md, 'Cloud nodes')"
+                )
+        return out
+
     def _delete(self, node: Node) -> None:
         # The WLM refuses to forget a node that still has jobs, so removing it
         # there first is the last guard before the instance goes. The provider
@@ -313,14 +360,17 @@ class Engine:
         if node.in_wlm:
             self.wlm.remove(node.name)
         if node.instance_id is not None:
-            self.cloud.delete(
-                Instance(
-                    id=node.instance_id,
-                    name=node.name,
-                    resource=node.resource,
-                    status=InstanceStatus.DELETING,
-                    created=node.created,
-                    tenant=node.tenant,
-                    zone=node.zone,
-                )
-            )
+            self.cloud.delete(_instance_of(node))
+
+
+def _instance_of(node: Node) -> Instance:
+    """The instance behind a node, as the provider's delete takes it (it re-reads and checks it)."""
+    return Instance(
+        id=node.instance_id,
+        name=node.name,
+        resource=node.resource,
+        status=InstanceStatus.DELETING,
+        created=node.created,
+        tenant=node.tenant,
+        zone=node.zone,
+    )

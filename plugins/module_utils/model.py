@@ -200,6 +200,9 @@ class Observed:
     headroom: dict[str, Headroom] = field(default_factory=dict)
     # (node, instance address) where the WLM still holds an older address.
     moved: tuple[tuple[str, str], ...] = ()
+    # Cloud nodes the WLM has powered down (or is powering down) whose
+    # instance still exists: the instance is to be deleted.
+    powered_off: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

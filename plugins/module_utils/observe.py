@@ -56,12 +56,16 @@ def merge(
     resources: Iterable[Resource],
     cluster: str,
     headroom: Mapping[str, Headroom] | None = None,
+    cloud_nodes: bool = False,
 ) -> Observed:
     """Join instances and WLM nodes by name.
 
     A WLM node that carries the cluster's name prefix but has no instance and
     no job is stale (its instance vanished): the plan forgets it. WLM nodes
     that are not ours (static servers, other clusters) are ignored entirely.
+
+    With ``cloud_nodes`` (wlm.nodes: cloud) the WLM lists every node
+    ``<cluster>-<resource>-<n>`` whether it runs or not; see _cloud_nodes.
     """
     jobs = tuple(jobs)
     by_res = {r.name: r for r in resources}
@@ -70,16 +74,33 @@ def merge(
     for job in jobs:
         for name in job.node_names:
             jobs_on.setdefault(name, []).append(job.id)
+    instances = [i for i in instances if i.role == ROLE_WORKER]
+    if cloud_nodes:
+        # A node powered down and up again quickly can have a new instance
+        # while the old one is still being deleted: the live one counts.
+        live = {i.name for i in instances if i.status is not InstanceStatus.DELETING}
+        instances = [i for i in instances if i.status is not InstanceStatus.DELETING or i.name not in live]
 
     nodes = []
     seen = set()
     moved = []
+    powered_off = []
     for inst in instances:
-        if inst.role != ROLE_WORKER:
-            continue
         seen.add(inst.name)
         wlm = wlm_by_name.get(inst.name)
         state, reason = node_state(inst, wlm)
+        in_wlm = wlm is not None
+        if cloud_nodes and wlm is not None and state is not NodeState.DELETING:
+            if wlm.state in ("off", "powering_down"):
+                # Powered down in the WLM (by the engine, or by Slurm's own
+                # SuspendTime): nothing runs there, the instance goes.
+                state, reason = NodeState.DELETING, "powered down in the WLM"
+                powered_off.append(inst.name)
+            elif wlm.state == "powering_up":
+                # Still booting: its slurmd has not registered yet. A failed
+                # instance stays DOWN and, not in the WLM, goes at once.
+                in_wlm = False
+                state, reason = node_state(inst, None)
         res = by_res.get(inst.resource)
         running = tuple(sorted(set(jobs_on.get(inst.name, ())) | set(wlm.jobs if wlm else ())))
         if state is NodeState.IDLE and running:
@@ -105,27 +126,93 @@ def merge(
                 zone=inst.zone,
                 tenant=inst.tenant,
                 drained_by_us=bool(wlm and wlm.reason and wlm.reason.startswith(DRAIN_REASON_PREFIX)),
-                in_wlm=wlm is not None,
+                in_wlm=in_wlm,
                 reason=reason,
                 last_busy=wlm.last_busy if wlm else None,
             )
         )
 
     prefix = f"{cluster}-"
-    stale = tuple(
-        sorted(
-            n.name
-            for n in wlm_by_name.values()
-            if n.name not in seen
-            and n.name.startswith(prefix)
-            and (not n.features or "dcaas" in n.features)
-            and not n.jobs
-            and not jobs_on.get(n.name)
+    if cloud_nodes:
+        nodes.extend(_cloud_nodes(wlm_by_name, seen, jobs_on, by_res, prefix))
+        stale: tuple[str, ...] = ()  # the WLM keeps its cloud nodes
+    else:
+        stale = tuple(
+            sorted(
+                n.name
+                for n in wlm_by_name.values()
+                if n.name not in seen
+                and n.name.startswith(prefix)
+                and (not n.features or "dcaas" in n.features)
+                and not n.jobs
+                and not jobs_on.get(n.name)
+            )
         )
-    )
     return Observed(
-        jobs=jobs, nodes=tuple(nodes), stale_wlm_nodes=stale, headroom=dict(headroom or {}), moved=tuple(moved)
+        jobs=jobs,
+        nodes=tuple(nodes),
+        stale_wlm_nodes=stale,
+        headroom=dict(headroom or {}),
+        moved=tuple(moved),
+        powered_off=tuple(powered_off),
     )
+
+
+def cloud_node_resource(name: str, prefix: str, resources: Mapping[str, Resource]) -> str | None:
+    """The resource of cloud node ``<cluster>-<resource>-<n>``, or None if the name is not one."""
+    if not name.startswith(prefix):
+        return None
+    base, _sep, number = name[len(prefix) :].rpartition("-")
+    return base if number.isdigit() and base in resources else None
+
+
+def _cloud_nodes(
+    wlm_by_name: Mapping[str, WlmNode],
+    seen: set[str],
+    jobs_on: Mapping[str, list[str]],
+    by_res: Mapping[str, Resource],
+    prefix: str,
+) -> list[Node]:
+    """The cloud nodes with no instance: off (with the jobs the WLM placed
+    there while it was off), on their way off, or down after a failed power-up.
+
+    A node the WLM thinks is up (idle, busy) although no instance exists is
+    left alone: a wrong cloud setting (credentials, labels) must not make the
+    engine power down nodes that run jobs. The WLM marks it down when it
+    stops answering, and the policy then powers it down.
+    """
+    nodes = []
+    for wlm in wlm_by_name.values():
+        if wlm.name in seen:
+            continue
+        resource = cloud_node_resource(wlm.name, prefix, by_res)
+        if resource is None:
+            continue
+        if wlm.state in ("off", "powering_up"):
+            state = NodeState.OFF
+        elif wlm.state == "powering_down":
+            state = NodeState.DELETING
+        elif wlm.state == "down":
+            state = NodeState.DOWN
+        else:
+            continue
+        res = by_res[resource]
+        nodes.append(
+            Node(
+                name=wlm.name,
+                resource=resource,
+                state=state,
+                instance_id=None,
+                created=0.0,
+                cores=wlm.cores or res.cores,
+                memory_mb=wlm.memory_mb or res.memory_mb,
+                jobs=tuple(sorted(set(jobs_on.get(wlm.name, ())) | set(wlm.jobs))),
+                in_wlm=True,
+                reason=wlm.reason,
+                last_busy=wlm.last_busy,
+            )
+        )
+    return nodes
 
 
 def _is_ip(text: str) -> bool:

@@ -574,9 +574,11 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
             jobs_for[node.resource].extend(node.jobs)
     budget = config.limits.max_launches_per_cycle
     planned_at: dict[str, tuple[float, str]] = {}  # node -> (earliest planned start, job)
+    planned_on: dict[str, tuple[str, ...]] = {}  # job -> its planned nodes
     for job in observed.jobs:
         if not job.pending or not job.eligible or job.start_time is None:
             continue
+        planned_on[job.id] = job.planned_nodes
         for name in job.planned_nodes:
             if name not in planned_at or job.start_time < planned_at[name][0]:
                 planned_at[name] = (job.start_time, job.id)
@@ -617,6 +619,7 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
     # --- 2. power down --------------------------------------------------
     if not frozen:
         remaining = {name: p.count for name, p in pools.items()}
+        by_name: dict[str, Node] | None = None
         # Newest first, as decide() drains: the oldest nodes stay for min.
         for node in sorted(idle, key=lambda n: (n.resource, -n.created, n.name)):
             if node.name in held:
@@ -632,6 +635,13 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
             plan = planned_at.get(node.name)
             why = _idle_retirement(node, res, controls, idle_for, remaining, t)
             early = plan is not None and newly_idle and plan[0] - now > t.idle_timeout + t.prewarm
+            if early:
+                # A plan is only as fresh as the WLM's last scheduling pass:
+                # when no node planned for the job is busy any more, what
+                # held it back has ended early and it starts at once.
+                if by_name is None:
+                    by_name = {n.name: n for n in observed.nodes}
+                early = any((m := by_name.get(x)) is not None and m.running_jobs for x in planned_on[plan[1]])
             if why is None and early and remaining[node.resource] > res.min:
                 why = f"idle; planned for job {plan[1]} in {plan[0] - now:.0f}s: off until then"
             if why is None:

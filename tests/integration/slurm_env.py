@@ -35,7 +35,7 @@ from typing import TypeVar
 
 import pytest
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.model import Resource
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import LABEL_CLUSTER, Resource
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import Runner
 from ansible_collections.dcaas.cluster.plugins.module_utils.userdata import render as render_user_data
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.slurm import SlurmManager
@@ -329,6 +329,27 @@ def remove_leftovers(prefix: str) -> None:
         for obj in out.split():
             rm = ["rm", "--force", "--time", "0"] if kind == "container" else [kind, "rm", "--force"]
             podman(*rm, obj, check=False)
+
+
+def sbatch(env: SlurmEnv, *args: str) -> str:
+    """Submit as alice from her home; returns the job id."""
+    out = env.exec(["sbatch", "--parsable", "--chdir=/home/alice", *args], user="alice").stdout.strip()
+    return out.split(";")[0]
+
+
+def job_state(env: SlurmEnv, job_id: str) -> str:
+    """A job's state word; GONE once slurmctld has forgotten it (MinJobAge)."""
+    out = env.exec(["scontrol", "-o", "show", "job", job_id], check=False).stdout
+    for word in out.split():
+        if word.startswith("JobState="):
+            return word.split("=", 1)[1]
+    return "GONE"
+
+
+def our_containers(cluster: str) -> list[str]:
+    """Names of the containers that carry the engine's label for ``cluster``."""
+    out = podman("ps", "--all", "--format", "{{.Names}}", "--filter", f"label={LABEL_CLUSTER}={cluster}")
+    return sorted(out.split())
 
 
 # --- pytest fixtures --------------------------------------------------------

@@ -22,11 +22,19 @@ import sys
 import time
 
 import pytest
-from slurm_env import FAILED_STATES, WORKER_IMAGE, ansible_env, controller_pid, podman
+from slurm_env import (
+    FAILED_STATES,
+    WORKER_IMAGE,
+    ansible_env,
+    controller_pid,
+    job_state,
+    our_containers,
+    podman,
+    sbatch,
+)
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import parse
 from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine
-from ansible_collections.dcaas.cluster.plugins.module_utils.model import LABEL_CLUSTER
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -63,24 +71,6 @@ def engine_config(env, state_file: str) -> dict:
         "timers": {"idle_timeout": 20, "boot_timeout": 180, "down_timeout": 60, "interval": 2},
         "state_file": state_file,
     }
-
-
-def sbatch(env, *args: str) -> str:
-    out = env.exec(["sbatch", "--parsable", "--chdir=/home/alice", *args], user="alice").stdout.strip()
-    return out.split(";")[0]
-
-
-def job_state(env, job_id: str) -> str:
-    out = env.exec(["scontrol", "-o", "show", "job", job_id], check=False).stdout
-    for field in out.split():
-        if field.startswith("JobState="):
-            return field.split("=", 1)[1]
-    return "GONE"
-
-
-def our_containers(cluster: str) -> list[str]:
-    out = podman("ps", "--all", "--format", "{{.Names}}", "--filter", f"label={LABEL_CLUSTER}={cluster}")
-    return sorted(out.split())
 
 
 def run_ansible(args: list[str], cwd: str) -> subprocess.CompletedProcess:

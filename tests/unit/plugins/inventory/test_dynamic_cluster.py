@@ -92,6 +92,12 @@ def test_groups_and_hostvars(plugin):
     assert inv.groups["dcaas_demo"].vars["dcaas_unfit_jobs"] == DATA["unfit_jobs"]
 
 
+def test_cloud_nodes_that_are_off_are_not_hosts(plugin):
+    off = {**DATA["nodes"][1], "name": "demo-small-3", "state": "off", "instance_id": None}
+    plugin._populate({**DATA, "nodes": [*DATA["nodes"], off]})
+    assert "demo-small-3" not in plugin.inventory.hosts and "demo-small-aaa" in plugin.inventory.hosts
+
+
 def test_group_names_are_safe():
     assert group_name("zone", "eu-west.1") == "dcaas_zone_eu_west_1"
 

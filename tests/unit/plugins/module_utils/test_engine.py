@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, CloudProvider
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import ConfigError, parse
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import parse
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine, node_name
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     DRAIN_REASON_PREFIX,
@@ -104,12 +104,98 @@ def world(tmp_path):
     return engine, wlm, cloud
 
 
-def test_cloud_nodes_are_refused_until_an_adapter_powers_nodes(tmp_path):
-    cfg = parse({**CONFIG, "wlm": {"nodes": "cloud"}, "state_file": str(tmp_path / "state.json")})
-    wlm, cloud = FakeWlm(), FakeCloud()
-    with pytest.raises(ConfigError, match=r"wlm.nodes: 'cloud' is not supported by the engine yet; use 'dynamic'"):
-        Engine(cfg, wlm, cloud, StateStore(cfg.state_file), clock=lambda: NOW)
-    assert not (tmp_path / "state.json").exists() and cloud.created == []
+# --- cloud nodes (wlm.nodes: cloud) -------------------------------------------
+
+
+class CloudWlm(FakeWlm):
+    """Slurm with cloud nodes t-a-1..3: power_down turns an idle node powering_down;
+    a node that got a job in the meantime stays up (Slurm queues its power-down)."""
+
+    def __init__(self):
+        super().__init__()
+        self.node_list = {f"t-a-{i}": WlmNode(f"t-a-{i}", "off", cores=4) for i in (1, 2, 3)}
+        self.busy_meanwhile: set[str] = set()
+
+    def power_down(self, node, force=False):
+        self.calls.append(("power_down", node, force))
+        if node not in self.busy_meanwhile:
+            self.node_list[node] = WlmNode(node, "powering_down", cores=4)
+
+
+@pytest.fixture
+def cloud_world(tmp_path):
+    cfg = parse(
+        {
+            **CONFIG,
+            "resources": [{**CONFIG["resources"][0], "max": 3}],
+            "wlm": {"nodes": "cloud"},
+            "timers": {"idle_timeout": 60, "prewarm": 0},
+            "state_file": str(tmp_path / "state.json"),
+        }
+    )
+    wlm, cloud = CloudWlm(), FakeCloud()
+    return cfg, wlm, cloud, Engine(cfg, wlm, cloud, StateStore(cfg.state_file), clock=lambda: NOW)
+
+
+def test_cloud_nodes_power_up_under_the_names_slurm_placed_jobs_on(cloud_world):
+    _cfg, wlm, cloud, engine = cloud_world
+    wlm.node_list["t-a-2"] = WlmNode("t-a-2", "powering_up", cores=4, cores_alloc=4)
+    wlm.job_list = [Job("7", "running", cores=4, node_names=("t-a-2",))]
+    result = engine.run_once()
+    assert not result.errors and result.launched == ["t-a-2"] and cloud.created == [("a", "t-a-2")]
+    # Next pass: the instance boots, Slurm still waits for it; nothing more.
+    assert engine.run_once().launched == []
+
+
+def test_idle_cloud_node_is_powered_down_then_its_instance_deleted(cloud_world):
+    _cfg, wlm, cloud, engine = cloud_world
+    cloud.instances["t-a-1"] = Instance("id-t-a-1", "t-a-1", "a", InstanceStatus.ACTIVE, NOW - 3600)
+    wlm.node_list["t-a-1"] = WlmNode("t-a-1", "idle", cores=4, last_busy=NOW - 600)
+    engine.store.save(Timers(idle_since={"t-a-1": NOW - 600}), Controls())  # idle for 10 minutes
+    result = engine.run_once()
+    assert ("power_down", "t-a-1", False) in wlm.calls
+    assert cloud.deleted == ["t-a-1"]
+    assert [d["action"] for d in result.done] == ["power_down", "delete_instance"]
+
+
+def test_instance_stays_when_slurm_placed_a_job_before_the_power_down(cloud_world):
+    _cfg, wlm, cloud, engine = cloud_world
+    cloud.instances["t-a-1"] = Instance("id-t-a-1", "t-a-1", "a", InstanceStatus.ACTIVE, NOW - 3600)
+    wlm.node_list["t-a-1"] = WlmNode("t-a-1", "idle", cores=4, last_busy=NOW - 600)
+    engine.store.save(Timers(idle_since={"t-a-1": NOW - 600}), Controls())  # idle for 10 minutes
+    wlm.busy_meanwhile = {"t-a-1"}
+    engine.run_once()
+    assert ("power_down", "t-a-1", False) in wlm.calls and cloud.deleted == []
+
+
+def test_instance_of_a_node_slurm_powered_down_is_deleted_unless_frozen(cloud_world):
+    _cfg, _wlm, cloud, engine = cloud_world
+    cloud.instances["t-a-3"] = Instance("id-t-a-3", "t-a-3", "a", InstanceStatus.ACTIVE, NOW - 3600)
+    engine.store.save(Timers(), Controls(frozen=True))
+    engine.run_once()
+    assert cloud.deleted == []
+    engine.store.save(Timers(), Controls())
+    result = engine.run_once()
+    assert cloud.deleted == ["t-a-3"] and result.done == [
+        {"action": "delete_instance", "node": "t-a-3", "reason": "the WLM powered it down"}
+    ]
+
+
+def test_failed_boot_is_powered_down_with_force(cloud_world):
+    _cfg, wlm, cloud, engine = cloud_world
+    cloud.instances["t-a-1"] = Instance("id-t-a-1", "t-a-1", "a", InstanceStatus.ERROR, NOW - 10, fault="NoValidHost")
+    wlm.node_list["t-a-1"] = WlmNode("t-a-1", "powering_up", cores=4, cores_alloc=4)
+    wlm.job_list = [Job("7", "running", cores=4, node_names=("t-a-1",))]
+    engine.run_once()
+    # Its job goes back to the queue; Slurm places it again (the resource backs off).
+    assert ("power_down", "t-a-1", True) in wlm.calls and cloud.deleted == ["t-a-1"]
+
+
+def test_cloud_mode_without_cloud_nodes_in_slurm_says_how_to_fix_it(cloud_world):
+    _cfg, wlm, _cloud, engine = cloud_world
+    wlm.node_list = {}
+    result = engine.run_once()
+    assert any("head_node_cloud_nodes: cloud" in w and "t-a-<n>" in w for w in result.warnings), result.warnings
 
 
 def test_launches_for_pending_jobs_and_saves_state(world):

@@ -75,3 +75,72 @@ def test_moved_instance_is_reported_for_an_address_update():
     obs = merge([inst("c-small-1", address="10.0.0.4"), inst("c-small-2", address="10.0.0.5")], wlm, [], RES, "c")
     # Only an IP the WLM pinned goes stale; a host name is resolved anew.
     assert obs.moved == (("c-small-1", "10.0.0.4"),)
+
+
+# --- cloud nodes (wlm.nodes: cloud) -------------------------------------------
+
+
+def cloud_merge(instances, wlm, jobs=()):
+    obs = merge(instances, wlm, jobs, RES, "c", cloud_nodes=True)
+    return obs, {n.name: n for n in obs.nodes}
+
+
+def test_cloud_nodes_without_instance_are_off_with_the_jobs_placed_on_them():
+    wlm = [
+        WlmNode("c-small-1", "off", cores=4),
+        WlmNode("c-small-2", "powering_up", cores=4, cores_alloc=4),
+        WlmNode("c-small-3", "powering_down"),
+        WlmNode("c-small-4", "down", reason="ResumeTimeout reached"),
+        WlmNode("c-small-5", "idle"),  # up in the WLM, no instance: left alone
+        WlmNode("c-other-1", "off"),  # no such resource
+        WlmNode("x-small-1", "off"),  # not this cluster
+    ]
+    jobs = [Job("7", "running", node_names=("c-small-2",))]
+    obs, nodes = cloud_merge([], wlm, jobs)
+    assert {k: n.state for k, n in nodes.items()} == {
+        "c-small-1": NodeState.OFF,
+        "c-small-2": NodeState.OFF,
+        "c-small-3": NodeState.DELETING,
+        "c-small-4": NodeState.DOWN,
+    }
+    assert nodes["c-small-2"].jobs == ("7",) and nodes["c-small-1"].jobs == ()
+    assert all(n.in_wlm and n.instance_id is None and n.resource == "small" for n in nodes.values())
+    assert nodes["c-small-4"].reason == "ResumeTimeout reached"
+    assert obs.stale_wlm_nodes == () and obs.powered_off == ()
+
+
+def test_cloud_node_instances_booting_up_and_going_off():
+    wlm = [
+        WlmNode("c-small-1", "powering_up"),
+        WlmNode("c-small-2", "powering_up"),
+        WlmNode("c-small-3", "idle"),
+        WlmNode("c-small-4", "powering_down"),
+        WlmNode("c-small-5", "off"),
+    ]
+    instances = [
+        inst("c-small-1"),
+        inst("c-small-2", InstanceStatus.ERROR, fault="NoValidHost"),
+        inst("c-small-3"),
+        inst("c-small-4"),
+        inst("c-small-5"),
+    ]
+    obs, nodes = cloud_merge(instances, wlm)
+    # Booting: not in the WLM yet (its boot and failure rules apply).
+    assert (nodes["c-small-1"].state, nodes["c-small-1"].in_wlm) == (NodeState.STARTING, False)
+    assert (nodes["c-small-2"].state, nodes["c-small-2"].in_wlm) == (NodeState.DOWN, False)
+    assert nodes["c-small-3"].state is NodeState.IDLE
+    # Powered down in the WLM while the instance still runs: it goes.
+    assert obs.powered_off == ("c-small-4", "c-small-5")
+    assert nodes["c-small-4"].state is NodeState.DELETING
+
+
+def test_a_new_instance_wins_over_the_old_one_being_deleted():
+    old = inst("c-small-1", InstanceStatus.DELETING)
+    new = Instance(id="id-new", name="c-small-1", resource="small", status=InstanceStatus.BUILDING, created=9.0)
+    _obs, nodes = cloud_merge([old, new], [WlmNode("c-small-1", "powering_up")])
+    assert nodes["c-small-1"].instance_id == "id-new"
+
+
+def test_dynamic_mode_keeps_treating_unknown_nodes_as_stale():
+    obs = merge([], [WlmNode("c-small-1", "idle")], [], RES, "c")
+    assert obs.stale_wlm_nodes == ("c-small-1",) and obs.nodes == ()

@@ -120,16 +120,28 @@ def test_min_powers_up_off_nodes():
 
 
 def test_a_newly_idle_node_planned_for_a_far_start_powers_down_at_once():
-    far = job(9, start_time=T0 + 661, planned_nodes=("t-small-1",))
-    plan = plan_for(observed([far], [node("t-small-1")]))
+    # Job 9 waits for t-small-2, busy until its job's time limit.
+    busy = node("t-small-2", state=S.BUSY, jobs=("8",), cores_alloc=4)
+    far = job(9, start_time=T0 + 661, planned_nodes=("t-small-1", "t-small-2"))
+    plan = plan_for(observed([far], [node("t-small-1"), busy]))
     assert acts(plan) == [("power_down", "t-small-1")]
     assert "planned for job 9 in 661s" in plan.actions[0].reason
     # Starts within idle_timeout + prewarm (660 s): the idle timeout will do.
-    near = job(9, start_time=T0 + 660, planned_nodes=("t-small-1",))
-    assert acts(plan_for(observed([near], [node("t-small-1")]))) == []
+    near = job(9, start_time=T0 + 660, planned_nodes=("t-small-1", "t-small-2"))
+    assert acts(plan_for(observed([near], [node("t-small-1"), busy]))) == []
     # Idle for a while already (the clock runs): left to the idle timeout.
     timers = Timers(idle_since={"t-small-1": T0 - 30})
-    assert acts(plan_for(observed([far], [node("t-small-1")]), timers=timers)) == []
+    assert acts(plan_for(observed([far], [node("t-small-1"), busy]), timers=timers)) == []
+
+
+def test_a_plan_none_of_whose_nodes_is_busy_is_stale():
+    # Job 8 on t-small-2 ended before its time limit; Slurm has not planned
+    # job 9 again yet and still says 661 s. Nothing holds job 9 back: it
+    # starts at once, so t-small-1 stays up (measured on real Slurm: the
+    # stale plan powered down nodes the job was placed on seconds later).
+    stale = job(9, start_time=T0 + 661, planned_nodes=("t-small-1", "t-small-2"))
+    nodes = [node("t-small-1"), node("t-small-2"), off("t-small-3")]
+    assert acts(plan_for(observed([stale], nodes))) == []
 
 
 def test_held_nodes_and_frozen_clusters_are_not_powered_down():
