@@ -88,7 +88,7 @@ class WlmNode:
     """A compute node as the WLM reports it."""
 
     name: str
-    state: str  # normalised: idle, busy, draining, drained, down, unknown
+    state: str  # normalised: idle, busy, draining, drained, down, unknown; cloud nodes: off, powering_up, powering_down
     cores: int = 0
     cores_alloc: int = 0
     memory_mb: int = 0
