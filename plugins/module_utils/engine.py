@@ -293,7 +293,11 @@ class Engine:
                 names = list(launch.names) or [None] * launch.count
                 for name in names:
                     try:
-                        inst = self._launch(res, name)
+                        inst = self._power_up(res, name, nodes.get(name)) if name else self._launch(res)
+                    except CommandError as exc:
+                        result.errors.append(f"power up {name}: {exc}")
+                        self.log("action_failed", action="power_up", node=name, error=str(exc))
+                        continue
                     except CloudError as exc:
                         result.errors.append(f"launch on resource {res.name!r}: {exc}")
                         self.log("launch_failed", resource=res.name, kind=exc.kind, error=str(exc))
@@ -308,10 +312,29 @@ class Engine:
             if not failed:
                 break
             observed = self.observe()
+            nodes = {n.name: n for n in observed.nodes}
             replan = decide(observed, self.config, now, timers, controls)
             launches = list(replan.launches)
             result.plan = replace(result.plan, notes=(*result.plan.notes, *replan.notes))
         return timers
+
+    def _power_up(self, res: Resource, name: str, node: Node | None) -> Instance:
+        """Start the instance of an off cloud node.
+
+        Slurm powers up the nodes it placed jobs on; one it placed none on
+        (``min``, pre-warm) is powered up in Slurm first, and powered down
+        again (force: a job placed meanwhile goes back to the queue) when
+        its instance cannot be started.
+        """
+        if node is None or node.state is not NodeState.OFF or node.jobs:
+            return self._launch(res, name)
+        self.wlm.power_up(name)
+        try:
+            return self._launch(res, name)
+        except CloudError:
+            with contextlib.suppress(CommandError):
+                self.wlm.power_down(name, force=True)
+            raise
 
     def _launch(self, res: Resource, name: str | None = None) -> Instance:
         """Start a worker: a cloud node under its WLM name, or a dynamic one under a new name."""

@@ -57,6 +57,10 @@ class WorkloadManager:
         """Cloud nodes: tell the WLM a node goes off; ``force`` requeues what it placed there."""
         raise NotImplementedError
 
+    def power_up(self, node: str) -> None:
+        """Cloud nodes: tell the WLM an off node is being started though it placed no job there."""
+        raise NotImplementedError
+
     def update_address(self, node: str, address: str) -> None:
         """Tell the WLM a node's new address (an instance restarted with a new IP).
 

@@ -484,6 +484,18 @@ class SlurmManager(WorkloadManager):
         state = "POWER_DOWN_FORCE" if force else "POWER_DOWN"
         self.runner.run(["scontrol", "update", f"NodeName={_check_name(node)}", f"State={state}"])
 
+    def power_up(self, node: str) -> None:
+        """``State=POWER_UP``: Slurm lists the node POWERING_UP and waits ResumeTimeout for it.
+
+        Sent before starting a node Slurm placed no job on (``min``,
+        pre-warm). Without it Slurm lists the node powered down until it
+        registers, places jobs on it as on any off node, and the engine
+        takes its booting instance for one Slurm powered down. Slurm powers
+        up the nodes it placed jobs on itself; on one already powering up,
+        POWER_UP would restart the wait, so the engine does not send it there.
+        """
+        self.runner.run(["scontrol", "update", f"NodeName={_check_name(node)}", "State=POWER_UP"])
+
     def update_address(self, node: str, address: str) -> None:
         """Point slurmctld at a worker's new address.
 

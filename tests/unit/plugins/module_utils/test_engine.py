@@ -8,6 +8,8 @@ against real daemons in tests/integration and the provider tests.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, CloudProvider
@@ -121,6 +123,12 @@ class CloudWlm(FakeWlm):
         if node not in self.busy_meanwhile:
             self.node_list[node] = WlmNode(node, "powering_down", cores=4)
 
+    def power_up(self, node):
+        self.calls.append(("power_up", node))
+        if self.node_list[node].state != "off":
+            raise CommandError(["scontrol"], 1, "", "only off nodes are powered up here")
+        self.node_list[node] = WlmNode(node, "powering_up", cores=4)
+
 
 @pytest.fixture
 def cloud_world(tmp_path):
@@ -143,8 +151,29 @@ def test_cloud_nodes_power_up_under_the_names_slurm_placed_jobs_on(cloud_world):
     wlm.job_list = [Job("7", "running", cores=4, node_names=("t-a-2",))]
     result = engine.run_once()
     assert not result.errors and result.launched == ["t-a-2"] and cloud.created == [("a", "t-a-2")]
+    assert wlm.calls == []  # Slurm powers it up itself: no POWER_UP from the engine
     # Next pass: the instance boots, Slurm still waits for it; nothing more.
     assert engine.run_once().launched == []
+
+
+def test_cloud_node_without_a_job_is_powered_up_in_slurm_before_its_instance_starts(cloud_world):
+    cfg, wlm, cloud, engine = cloud_world
+    engine.config = replace(cfg, resources=(replace(cfg.resources[0], min=1),))
+    result = engine.run_once()
+    assert not result.errors and result.launched == ["t-a-1"]
+    assert wlm.calls == [("power_up", "t-a-1")] and cloud.created == [("a", "t-a-1")]
+    # Next pass: Slurm lists it powering up, so the booting instance is kept.
+    again = engine.run_once()
+    assert again.launched == [] and cloud.deleted == [] and not again.done
+
+
+def test_cloud_node_powered_up_for_nothing_is_powered_down_when_its_instance_fails(cloud_world):
+    cfg, wlm, cloud, engine = cloud_world
+    engine.config = replace(cfg, resources=(replace(cfg.resources[0], min=1),))
+    cloud.full = {"a"}
+    result = engine.run_once()
+    assert result.launched == [] and "quota exceeded" in result.errors[0]
+    assert wlm.calls == [("power_up", "t-a-1"), ("power_down", "t-a-1", True)]
 
 
 def test_idle_cloud_node_is_powered_down_then_its_instance_deleted(cloud_world):

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 from collections.abc import Sequence
+from functools import partial
 
 import pytest
 import yaml
@@ -630,8 +631,15 @@ def test_pending_ids_include_configuring_jobs_with_cloud_nodes() -> None:
     assert seen[0][2] == "--states=PENDING,CONFIGURING" and seen[1][2] == "--states=PENDING"
 
 
-@pytest.mark.parametrize(("force", "state"), [(False, "State=POWER_DOWN"), (True, "State=POWER_DOWN_FORCE")])
-def test_power_down(force: bool, state: str) -> None:
+@pytest.mark.parametrize(
+    ("call", "state"),
+    [
+        ({}, "State=POWER_DOWN"),
+        ({"force": True}, "State=POWER_DOWN_FORCE"),
+        (None, "State=POWER_UP"),
+    ],
+)
+def test_power_down_and_up(call: dict | None, state: str) -> None:
     seen: list[list[str]] = []
 
     class Rec(Runner):
@@ -639,10 +647,12 @@ def test_power_down(force: bool, state: str) -> None:
             seen.append(list(argv))
             return ""
 
-    cloud_manager(runner=Rec()).power_down("exp-small-3", force=force)
+    mgr = cloud_manager(runner=Rec())
+    action = mgr.power_up if call is None else partial(mgr.power_down, **call)
+    action("exp-small-3")
     assert seen == [["scontrol", "update", "NodeName=exp-small-3", state]]
     with pytest.raises(ValueError, match="not a single Slurm node name"):
-        cloud_manager(runner=Rec()).power_down("exp-small-[1-3]")
+        action("exp-small-[1-3]")
 
 
 def test_cloud_node_joins_under_its_slurm_name_without_a_node_definition(key_file: str) -> None:
