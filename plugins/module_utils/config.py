@@ -28,6 +28,9 @@ RESOURCE_SPEC: dict[str, dict] = {
     "memory_mb": {"type": "int", "min": 1},
     "min": {"type": "int", "default": 0, "min": 0},
     "max": {"type": "int", "default": 10, "min": 0},
+    # Cloud nodes: idle nodes kept powered up, ready for the next job, while
+    # jobs for the resource keep coming (timers.quiet).
+    "spare": {"type": "int", "default": 1, "min": 0},
     "priority": {"type": "int", "default": 100},
     "zone": {"type": "str"},
     "tenant": {"type": "str"},
@@ -78,6 +81,10 @@ SCHEMA: dict[str, dict] = {
             # Cloud nodes: power up the nodes the WLM plans for a job this
             # long before its planned start (about one boot); 0: at the start.
             "prewarm": {"type": "int", "default": 60, "min": 0},
+            # Cloud nodes: no job for a resource submitted this long: its idle
+            # nodes go after `prewarm` seconds (not idle_timeout) and it keeps
+            # no spare; 0: off (no spare either).
+            "quiet": {"type": "int", "default": 1200, "min": 0},
         },
     },
     "limits": {
@@ -169,6 +176,7 @@ class TimerConfig:
     interval: int = 30
     watch: int = 5
     prewarm: int = 60
+    quiet: int = 1200
 
 
 @dataclass(frozen=True)
@@ -244,6 +252,7 @@ def parse(data: Any) -> Config:
                     memory_mb=r["memory_mb"],
                     min=r["min"],
                     max=r["max"],
+                    spare=r["spare"],
                     priority=r["priority"],
                     zone=r["zone"],
                     tenant=r["tenant"],

@@ -126,6 +126,7 @@ class Resource:
     memory_mb: int
     min: int = 0
     max: int = 10
+    spare: int = 1  # cloud nodes: idle nodes kept up while jobs for it keep coming
     priority: int = 100  # lower runs first
     zone: str | None = None
     tenant: str | None = None
@@ -244,12 +245,16 @@ class Backoff:
 class Timers:
     """Small state that survives restarts; losing it is safe.
 
-    idle_since / down_since restart their clocks, back-offs are forgotten.
+    idle_since / down_since restart their clocks, back-offs are forgotten,
+    and last_submit starts again from the jobs the WLM still shows.
     """
 
     idle_since: dict[str, float] = field(default_factory=dict)
     down_since: dict[str, float] = field(default_factory=dict)
     backoff: dict[str, Backoff] = field(default_factory=dict)
+    # Cloud nodes: the latest submit time of a job each resource could run,
+    # among the jobs seen so far (finished jobs drop out of the WLM's view).
+    last_submit: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -259,6 +264,7 @@ class Timers:
                 name: {"until": b.until, "failures": b.failures, "last_error": b.last_error}
                 for name, b in sorted(self.backoff.items())
             },
+            "last_submit": dict(sorted(self.last_submit.items())),
         }
 
     @classmethod
@@ -271,6 +277,7 @@ class Timers:
                 str(k): Backoff(float(v["until"]), int(v["failures"]), str(v.get("last_error", "")))
                 for k, v in (data.get("backoff") or {}).items()
             },
+            last_submit={str(k): float(v) for k, v in (data.get("last_submit") or {}).items()},
         )
 
 

@@ -37,6 +37,7 @@ daemon can make its next pass then.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, TimerConfig
@@ -271,6 +272,16 @@ def next_due(observed: Observed, config: Config, plan: Plan, now: float) -> floa
     times += [n.created + t.boot_timeout + 0.001 for n in observed.nodes if n.state is starting]
     if config.wlm_nodes == "cloud":
         times += [j.start_time - t.prewarm for j in observed.jobs if j.start_time is not None]
+        if t.quiet > 0:
+            # A resource turns quiet; an idle node of a quiet one is powered
+            # down once it has idled `prewarm` seconds. With several
+            # resources, the clock of a node whose own resource is still
+            # active only brings a pass that does nothing.
+            last = plan.timers.last_submit
+            quiet_at = min((last.get(r.name, -_INF) + t.quiet for r in config.resources), default=_INF)
+            times += [since + t.quiet for since in last.values()]
+            if quiet_at <= now + t.prewarm:  # idle clocks never started after now
+                times += [s + t.prewarm for s in plan.timers.idle_since.values() if s + t.prewarm >= quiet_at]
     due = min((x for x in times if x > now), default=float("inf"))
     if any(a.action == "drain" for a in plan.actions):
         due = min(due, now + 1)
@@ -504,10 +515,24 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
     3. Nodes that do not boot in time, or stay down, are powered down
        (their jobs go back to the queue; the WLM places them again).
     4. ``min`` nodes per resource stay up.
+    5. Spare: while jobs a resource could run keep coming (one was submitted
+       less than ``timers.quiet`` ago) and none waits unplaced, ``spare``
+       of its nodes are kept ready (idle, or booting with no job): off
+       nodes are powered up to make up the number, and the last idle ones
+       stay past the idle timeout. The next short job then starts at once
+       instead of waiting for a boot.
+    6. Quiet: once no such job came for ``timers.quiet`` seconds, an idle
+       node is powered down after ``prewarm`` seconds (about one boot: the
+       break-even of keeping it against booting it again) instead of
+       ``idle_timeout``: a node freed when nothing arrives is rarely used
+       again soon. The latest submit time per resource is kept in the
+       timers (``last_submit``), since jobs that ended drop out of the
+       WLM's view.
 
-    The launch budget limits pre-warm and ``min`` only: a node the WLM has
-    placed a job on is powered up at once, as the WLM's own power saving
-    would. Back-off, frozen and drained resources stop every power-up.
+    The launch budget limits pre-warm, ``min`` and the spare only: a node
+    the WLM has placed a job on is powered up at once, as the WLM's own
+    power saving would. Back-off, frozen and drained resources stop every
+    power-up.
     """
     frozen = controls.frozen
     held = controls.held_nodes
@@ -527,6 +552,8 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
     down_since: dict[str, float] = {}
     off: dict[str, Node] = {}
     idle: list[Node] = []
+    ready = dict.fromkeys(pools, 0)  # idle nodes, and booting ones no job waits for
+    placed: set[str] = set()  # pending jobs the WLM has placed on nodes that are off or booting
     for node in observed.nodes:
         state = node.state
         if state is off_state:
@@ -541,10 +568,15 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
             if (not node.in_wlm or now - since >= t.down_timeout) and name not in held and not frozen:
                 actions.append(NodeAction("power_down", name, node.resource, f"{node.reason or 'down'}; powering down"))
                 going = True
-        elif state is starting_state and now - node.created > t.boot_timeout and name not in held and not frozen:
-            why = f"did not join the WLM within boot_timeout={t.boot_timeout}s; powering down"
-            actions.append(NodeAction("power_down", name, node.resource, why))
-            going = True
+        elif state is starting_state:
+            if now - node.created > t.boot_timeout and name not in held and not frozen:
+                why = f"did not join the WLM within boot_timeout={t.boot_timeout}s; powering down"
+                actions.append(NodeAction("power_down", name, node.resource, why))
+                going = True
+            elif node.jobs:
+                placed.update(node.jobs)
+            elif node.resource in ready:
+                ready[node.resource] += 1
         elif state is idle_state and not node.running_jobs:
             idle_since[name] = _idle_since(node, timers.idle_since.get(name), now, t.interval)
             idle.append(node)
@@ -570,8 +602,25 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
 
     for name in sorted(off):
         node = off[name]
-        if node.jobs and take(node):
-            jobs_for[node.resource].extend(node.jobs)
+        if node.jobs:
+            placed.update(node.jobs)
+            if take(node):
+                jobs_for[node.resource].extend(node.jobs)
+    for node in idle:
+        if node.resource in ready:
+            ready[node.resource] += 1
+    last_submit, waiting = _arrivals(observed, config, timers, placed)
+    # A resource is active while jobs for it keep coming: it keeps `spare`
+    # nodes ready then (unless jobs wait for nodes anyway); once none came
+    # for `quiet` seconds, its idle nodes go.
+    active = {name: t.quiet > 0 and now - last_submit.get(name, -_INF) < t.quiet for name in pools}
+    # Where idle nodes are kept as the spare, and where they go after `prewarm`.
+    keep_spare = {
+        name: pool.resource.spare > 0 and name not in waiting and name not in controls.drained_resources
+        for name, pool in pools.items()
+        if active[name]
+    }
+    quiet = {name for name in pools if t.quiet > 0 and not active[name]}
     budget = config.limits.max_launches_per_cycle
     planned_at: dict[str, tuple[float, str]] = {}  # node -> (earliest planned start, job)
     planned_on: dict[str, tuple[str, ...]] = {}  # job -> its planned nodes
@@ -599,9 +648,23 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
         for name in sorted(n for n, node in off.items() if node.resource == pool.resource.name and not node.jobs):
             if short <= 0 or budget <= 0 or not take(off[name]):
                 break
+            del off[name]
             short -= 1
             budget -= 1
             pool.floor += 1
+    spare_up: dict[str, int] = {}
+    for pool in pools.values():
+        name = pool.resource.name
+        short = pool.resource.spare - ready[name] - pool.floor  # nodes powered up for min are ready too
+        if short <= 0 or not active[name] or name in waiting or not pool.usable:
+            continue
+        free = (n for n, node in off.items() if node.resource == name and not node.jobs)
+        for off_name in heapq.nsmallest(short, free):
+            if budget <= 0 or not take(off[off_name]):
+                break
+            del off[off_name]
+            budget -= 1
+            spare_up[name] = spare_up.get(name, 0) + 1
     for name, count in sorted(blocked.items()):
         pool = pools[name]
         why = "backing off" if name in backoff else "no room (max or cloud quota)" if pool.usable else "not usable"
@@ -614,12 +677,14 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
         jobs = tuple(dict.fromkeys(jobs_for[pool.resource.name]))
         why = [f"{len(jobs)} job(s) placed or planned"] if jobs else []
         why += [f"min={pool.resource.min}"] if pool.floor else []
+        why += [f"spare={pool.resource.spare}"] if pool.resource.name in spare_up else []
         launches.append(Launch(pool.resource.name, len(names), " and ".join(why), jobs[:50], tuple(names)))
 
     # --- 2. power down --------------------------------------------------
     if not frozen:
         remaining = {name: p.count for name, p in pools.items()}
         by_name: dict[str, Node] | None = None
+        spare_left = dict(ready)
         # Newest first, as decide() drains: the oldest nodes stay for min.
         for node in sorted(idle, key=lambda n: (n.resource, -n.created, n.name)):
             if node.name in held:
@@ -644,15 +709,61 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
                 early = any((m := by_name.get(x)) is not None and m.running_jobs for x in planned_on[plan[1]])
             if why is None and early and remaining[node.resource] > res.min:
                 why = f"idle; planned for job {plan[1]} in {plan[0] - now:.0f}s: off until then"
+            if plan is None and res is not None:
+                if why is not None:
+                    if keep_spare.get(node.resource) and spare_left[node.resource] <= res.spare:
+                        why = None  # the spare: the last idle nodes stay while jobs keep coming
+                elif node.resource in quiet and idle_for >= t.prewarm and remaining[node.resource] > res.min:
+                    why = f"idle {idle_for:.0f}s; no job for it submitted in {t.quiet}s"
             if why is None:
                 continue
             actions.append(NodeAction("power_down", node.name, node.resource, why))
             if node.resource in remaining:
                 remaining[node.resource] -= 1
+                spare_left[node.resource] -= 1
 
     return Plan(
         launches=tuple(launches),
         actions=tuple(actions),
-        timers=Timers(idle_since=idle_since, down_since=down_since, backoff=backoff),
+        timers=Timers(idle_since=idle_since, down_since=down_since, backoff=backoff, last_submit=last_submit),
         notes=tuple(notes),
     )
+
+
+_INF = float("inf")
+
+
+def _arrivals(
+    observed: Observed, config: Config, timers: Timers, placed: set[str]
+) -> tuple[dict[str, float], set[str]]:
+    """(the latest submit time of a job each resource could run, among the
+    jobs seen in this pass and before; the resources an eligible pending job
+    that the WLM has not placed yet (``placed``) could run on). Jobs are
+    routed only when newer than a kept time, or while a resource with a
+    spare is not yet known to have such a job, so a pass costs little more
+    than one look at every job."""
+    resources = list(config.resources)
+    last_submit = {r.name: timers.last_submit[r.name] for r in resources if r.name in timers.last_submit}
+    oldest = min((last_submit.get(r.name, -_INF) for r in resources), default=_INF)
+    unknown = {r.name for r in resources if r.spare > 0}  # spare resources not yet seen waiting
+    waiting: set[str] = set()
+    routes: dict[tuple, list[str]] = {}
+    for job in observed.jobs:
+        submit = job.submit_time
+        newer = submit is not None and submit > oldest
+        pending = bool(unknown) and job.state == "pending" and job.eligible and job.id not in placed
+        if not newer and not pending:
+            continue
+        shape = _shape(job)
+        names = routes.get(shape)
+        if names is None:
+            names = routes[shape] = [
+                r.name for r in candidates(job, resources) if _fits_flavor(job, r) and job.nodes <= r.max
+            ]
+        for name in names:
+            if pending:
+                waiting.add(name)
+                unknown.discard(name)
+            if newer and submit > last_submit.get(name, -_INF):
+                last_submit[name] = submit
+    return last_submit, waiting

@@ -208,10 +208,13 @@ def test_a_starved_job_ends_the_run_at_the_horizon_and_counts_its_wait():
 
 
 CLOUD_NODES = {"wlm": {"nodes": "cloud"}}
+# Without the spare and the quiet rule (timers.quiet: 0): the rules the
+# tests below work out by hand, alone.
+PLAIN_CLOUD_NODES = {"wlm": {"nodes": "cloud"}, "timers": {"quiet": 0}}
 
 
 def test_dcaas_cloud_nodes_one_job():
-    sim, r = simulate(workload(ONE_JOB), Dcaas(CLOUD_NODES))
+    sim, r = simulate(workload(ONE_JOB), Dcaas(PLAIN_CLOUD_NODES))
     # The WLM places the job on an off node at 0; its resume hook wakes the
     # engine, which powers the node up at once: up at 60, runs 60..160. The
     # pass at 180 sees it idle since 160; powered down at 160 + 600 = 760,
@@ -232,7 +235,7 @@ def test_dcaas_cloud_nodes_power_down_early_and_prewarm_for_a_planned_job():
     # and boots it only when job 3 is placed (start 5120): 580 s more for
     # node 2 (idle 380..960), 60 s more for node 1, which waits for node 2.
     w = workload([(0, 5000, 1), (0, 300, 1), (200, 100, 2)], max_nodes=2)
-    sim, r = simulate(w, Dcaas(CLOUD_NODES))
+    sim, r = simulate(w, Dcaas(PLAIN_CLOUD_NODES))
     sim_ps, ps = simulate(w, PowerSave())
     assert starts(sim) == {1: 60.0, 2: 60.0, 3: 5060.0}
     assert starts(sim_ps)[3] == 5120.0
@@ -246,7 +249,35 @@ def test_dcaas_restarts_the_idle_clock_of_a_node_that_ran_a_job_between_passes()
     # time (205) restarts the clock: powered down at 805, as power saving
     # does, not at 760.
     w = workload([(0, 100, 1), (200, 5, 1)])
-    sim, r = simulate(w, Dcaas(CLOUD_NODES))
+    sim, r = simulate(w, Dcaas(PLAIN_CLOUD_NODES))
     _sim, ps = simulate(w, PowerSave())
     assert starts(sim) == {1: 60.0, 2: 200.0}
     assert r.node_hours == ps.node_hours == pytest.approx(805 / 3600)
+
+
+def test_dcaas_cloud_nodes_keep_a_spare_while_jobs_come():
+    # At 0 job 1 is placed on node 1; the same pass powers up node 2 as the
+    # spare (a job came, none waits unplaced). Both are up at 60. Job 2 (at
+    # 300) starts at once on the spare, not at 360 after a boot; the pass at
+    # 300 powers up node 3 as the next spare. Job 2 ends at 330: node 2 idles
+    # to 930 and goes (node 3 is the spare). Job 1 ends at 1060; the pass at
+    # 1080 powers node 3 down (idle since 360) and keeps node 1 as the spare,
+    # until the resource turns quiet at 300 + 1200 = 1500.
+    w = workload([(0, 1000, 1), (300, 30, 1)], max_nodes=4)
+    sim, r = simulate(w, Dcaas(CLOUD_NODES))
+    assert starts(sim) == {1: 60.0, 2: 300.0}
+    assert sim.timeline == [(0.0, 2), (300.0, 3), (930.0, 2), (1080.0, 1), (1500.0, 0)]
+    assert r.node_hours == pytest.approx((1500 + 930 + 780) / 3600)
+    sim_ps, _ps = simulate(w, PowerSave())
+    assert starts(sim_ps) == {1: 60.0, 2: 360.0}
+
+
+def test_dcaas_cloud_nodes_power_idle_nodes_down_when_no_job_came_for_a_while():
+    # The spare (node 2, idle from 60) stays past its idle timeout while the
+    # resource is active, and goes when it turns quiet at 0 + 1200. Job 1
+    # ends at 3060, when no job has come for 3060 s: its node goes once it
+    # has idled prewarm (60 s), at 3120, not at 3660.
+    sim, r = simulate(workload([(0, 3000, 1)], max_nodes=4), Dcaas(CLOUD_NODES))
+    assert starts(sim) == {1: 60.0}
+    assert sim.timeline == [(0.0, 2), (1200.0, 1), (3120.0, 0)]
+    assert r.node_hours == pytest.approx((3120 + 1200) / 3600)

@@ -24,8 +24,9 @@ def test_defaults_are_filled():
     cfg = parse(GOOD)
     assert cfg.wlm_type == "slurm" and cfg.provider == "local" and cfg.wlm_nodes == "dynamic"
     assert cfg.timers.idle_timeout == 600 and cfg.limits.max_launches_per_cycle == 10
+    assert (cfg.timers.prewarm, cfg.timers.quiet) == (60, 1200)
     r = cfg.resources[0]
-    assert (r.min, r.max, r.priority, r.accounts) == (0, 10, 100, ())
+    assert (r.min, r.max, r.spare, r.priority, r.accounts) == (0, 10, 1, 100, ())
 
 
 @pytest.mark.parametrize(
@@ -35,6 +36,7 @@ def test_defaults_are_filled():
         ({"wlm": {"type": "pbs"}}, "wlm.type: 'pbs' is not one of slurm, gridengine, torque"),
         ({"wlm": {"nodes": "static"}}, "wlm.nodes: 'static' is not one of dynamic, cloud"),
         ({"timers": {"prewarm": -1}}, "timers.prewarm: must be at least 0, got -1"),
+        ({"timers": {"quiet": -1}}, "timers.quiet: must be at least 0, got -1"),
         ({"cloud": {"provider": "aws"}}, "cloud.provider: 'aws' is not one of local, openstack"),
         ({"timers": {"idle_timeout": "soon"}}, "timers.idle_timeout: expected an integer, got 'soon'"),
         ({"timers": {"idle_timeout": -5}}, "timers.idle_timeout: must be at least 0, got -5"),

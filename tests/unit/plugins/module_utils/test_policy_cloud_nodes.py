@@ -19,6 +19,9 @@ T0 = 10_000.0
 
 
 def cloud_cfg(*resources: dict, nodes: str = "cloud", limits: dict | None = None, **timers) -> cfgmod.Config:
+    """Without the spare and the quiet rule unless timers.quiet is given, so
+    that each test sees the rule it is about alone."""
+    timers.setdefault("quiet", 0)
     return cfgmod.parse(
         {
             "cluster": "t",
@@ -175,6 +178,95 @@ def test_dynamic_nodes_ignore_plans():
     assert [(x.resource, x.count, x.names) for x in plan.launches] == [("small", 1, ())]
 
 
+# --- the spare and quiet resources --------------------------------------------
+
+
+def recent(jid, submitted=T0 - 100, **kw):
+    """A job submitted shortly before T0 (running unless said otherwise)."""
+    kw.setdefault("state", "running")
+    return job(jid, submit_time=submitted, **kw)
+
+
+def test_an_active_resource_powers_up_a_spare():
+    nodes = [node("t-small-1", state=S.BUSY, jobs=("1",), cores_alloc=4), off("t-small-2"), off("t-small-3")]
+    plan = plan_for(observed([recent(1)], nodes), cloud_cfg(quiet=1200))
+    assert powered_up(plan) == {"small": ("t-small-2",)}
+    assert plan.launches[0].reason == "spare=1"
+    assert plan.timers.last_submit == {"small": T0 - 100}
+    # spare: 2 takes both; spare: 0 none.
+    plan = plan_for(observed([recent(1)], nodes), cloud_cfg(res(spare=2), quiet=1200))
+    assert powered_up(plan) == {"small": ("t-small-2", "t-small-3")}
+    assert plan_for(observed([recent(1)], nodes), cloud_cfg(res(spare=0), quiet=1200)).launches == ()
+
+
+def test_a_node_powered_up_for_min_is_the_spare_too():
+    nodes = [off("t-small-1"), off("t-small-2"), off("t-small-3")]
+    plan = plan_for(observed([recent(1)], nodes), cloud_cfg(res(min=1), quiet=1200))
+    assert powered_up(plan) == {"small": ("t-small-1",)}
+    plan = plan_for(observed([recent(1)], nodes), cloud_cfg(res(min=1, spare=2), quiet=1200))
+    assert powered_up(plan) == {"small": ("t-small-1", "t-small-2")}
+
+
+def test_idle_and_booting_nodes_no_job_waits_for_are_the_spare():
+    idle = [node("t-small-1"), off("t-small-2")]
+    assert plan_for(observed([recent(1)], idle), cloud_cfg(quiet=1200)).launches == ()
+    booting = [node("t-small-1", state=S.STARTING, created=T0 - 10), off("t-small-2")]
+    assert plan_for(observed([recent(1)], booting), cloud_cfg(quiet=1200)).launches == ()
+    # A booting node a job waits for is no spare.
+    placed = [node("t-small-1", state=S.STARTING, created=T0 - 10, jobs=("1",)), off("t-small-2")]
+    plan = plan_for(observed([recent(1, state="pending")], placed), cloud_cfg(quiet=1200))
+    assert powered_up(plan) == {"small": ("t-small-2",)}
+
+
+def test_no_spare_while_a_job_waits_unplaced_or_once_the_resource_is_quiet():
+    nodes = [off("t-small-1"), off("t-small-2")]
+    # A pending job the WLM has not placed: its nodes come when it places it.
+    assert plan_for(observed([recent(1, state="pending")], nodes), cloud_cfg(quiet=1200)).launches == ()
+    # The last job came 1200 s ago; or the rule is off.
+    assert plan_for(observed([recent(1, submitted=T0 - 1200)], nodes), cloud_cfg(quiet=1200)).launches == ()
+    assert plan_for(observed([recent(1)], nodes), cloud_cfg(quiet=0)).launches == ()
+    # The kept time counts too: the job that came at T0 - 100 has ended.
+    kept = Timers(last_submit={"small": T0 - 100})
+    plan = plan_for(observed([], nodes), cloud_cfg(quiet=1200), timers=kept)
+    assert powered_up(plan) == {"small": ("t-small-1",)}
+    assert plan.timers.last_submit == {"small": T0 - 100}
+
+
+def test_the_spare_stays_past_the_idle_timeout_while_jobs_keep_coming():
+    nodes = [node("t-small-1", created=1.0), node("t-small-2", created=2.0)]
+    timers = Timers(idle_since={"t-small-1": T0 - 700, "t-small-2": T0 - 650})
+    plan = plan_for(observed([recent(1)], nodes), cloud_cfg(quiet=1200), timers=timers)
+    assert acts(plan) == [("power_down", "t-small-2")]  # newest first; the other is the spare
+    # Without the rule both go.
+    plan = plan_for(observed([recent(1)], nodes), cloud_cfg(quiet=0), timers=timers)
+    assert acts(plan) == [("power_down", "t-small-2"), ("power_down", "t-small-1")]
+
+
+def test_a_quiet_resource_powers_idle_nodes_down_after_prewarm():
+    nodes = [node("t-small-1"), node("t-small-2"), node("t-small-3", created=5.0)]
+    timers = Timers(
+        idle_since={"t-small-1": T0 - 60, "t-small-2": T0 - 59, "t-small-3": T0 - 100},
+        last_submit={"small": T0 - 1200},
+    )
+    plan = plan_for(observed([], nodes), cloud_cfg(quiet=1200), timers=timers)
+    # t-small-2 has idled less than prewarm (60 s).
+    assert acts(plan) == [("power_down", "t-small-3"), ("power_down", "t-small-1")]
+    assert "no job for it submitted in 1200s" in plan.actions[0].reason
+    # min still holds.
+    plan = plan_for(observed([], nodes), cloud_cfg(res(min=2), quiet=1200), timers=timers)
+    assert acts(plan) == [("power_down", "t-small-3")]
+    # Still active: nothing goes before the idle timeout.
+    active = Timers(idle_since=timers.idle_since, last_submit={"small": T0 - 1199})
+    assert acts(plan_for(observed([], nodes), cloud_cfg(quiet=1200), timers=active)) == []
+
+
+def test_last_submit_follows_the_resources_a_job_may_run_on():
+    config = cloud_cfg(res("small"), res("gpu", features=["gpu"]), quiet=1200)
+    jobs = [recent(1, submitted=T0 - 50), recent(2, submitted=T0 - 80, features=frozenset({"gpu"}))]
+    plan = plan_for(observed(jobs, []), config, timers=Timers(last_submit={"gpu": T0 - 10, "gone": T0}))
+    assert plan.timers.last_submit == {"small": T0 - 50, "gpu": T0 - 10}
+
+
 # --- next_due ---------------------------------------------------------------
 
 
@@ -200,3 +292,12 @@ def test_next_due_includes_prewarm_for_cloud_nodes_only():
     obs = observed([planned], [off("t-small-1")])
     assert next_due(obs, cloud_cfg(), Plan(), T0) == T0 + 240
     assert next_due(obs, cloud_cfg(nodes="dynamic"), Plan(), T0) == float("inf")
+
+
+def test_next_due_includes_the_end_of_a_resources_active_time_and_quiet_idle_clocks():
+    config = cloud_cfg(quiet=1200)
+    active = Plan(timers=Timers(last_submit={"small": T0 - 1000}, idle_since={"a": T0 - 10}))
+    assert next_due(observed(), config, active, T0) == T0 + 200  # turns quiet (idle timeout: T0 + 590)
+    quiet = Plan(timers=Timers(last_submit={"small": T0 - 1300}, idle_since={"a": T0 - 10}))
+    assert next_due(observed(), config, quiet, T0) == T0 + 50  # idle for prewarm
+    assert next_due(observed(), cloud_cfg(quiet=0), quiet, T0) == T0 + 590

@@ -11,7 +11,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateSt
 
 def test_round_trip_and_mode(tmp_path):
     store = StateStore(str(tmp_path / "d" / "state.json"))
-    timers = Timers(idle_since={"n1": 5.0}, backoff={"small": Backoff(99.0, 2, "quota")})
+    timers = Timers(idle_since={"n1": 5.0}, backoff={"small": Backoff(99.0, 2, "quota")}, last_submit={"small": 3.0})
     controls = Controls(auto=False, held_nodes=frozenset({"n1"}))
     store.save(timers, controls)
     assert store.load() == (timers, controls, [])
