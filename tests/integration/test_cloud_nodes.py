@@ -10,7 +10,8 @@ starts instances named as those nodes, and no others -> the jobs complete
 (the 2-node job on two nodes) -> a pending job's planned start and nodes are
 read -> idle nodes are powered down in Slurm and their instances deleted ->
 every node is off again, no container left, slurmctld never restarted.
-And a node powered up for ``min`` with no job on it (scontrol POWER_UP first).
+And nodes powered up with no job on them (scontrol POWER_UP first): for
+``min``, and as the spare while jobs keep coming, until the resource is quiet.
 """
 
 from __future__ import annotations
@@ -96,7 +97,15 @@ def cloud_cfg(slurm_cluster, tmp_path):
             }
         ],
         "worker_user_data": {"runcmd": users},
-        "timers": {"idle_timeout": 15, "boot_timeout": 120, "down_timeout": 60, "interval": 2, "prewarm": 0},
+        # quiet 0: no spare, the idle timeout at all times (the spare has its own test)
+        "timers": {
+            "idle_timeout": 15,
+            "boot_timeout": 120,
+            "down_timeout": 60,
+            "interval": 2,
+            "prewarm": 0,
+            "quiet": 0,
+        },
         "state_file": str(tmp_path / "state.json"),
     }
     yield cfg
@@ -217,3 +226,44 @@ def test_cloud_node_powered_up_for_min_without_a_job(slurm_cluster, cloud_cfg):
         time.sleep(PASS_INTERVAL)
     assert our_containers(env.prefix) == []
     assert sinfo_states(env) == dict.fromkeys(names, "idle~")
+
+
+def test_cloud_nodes_keep_a_spare_while_jobs_come_and_go_when_quiet(slurm_cluster, cloud_cfg):
+    """spare 1: while jobs come, one node more than the jobs use is kept up,
+    and the next job starts on it at once (Slurm prefers a node that is up).
+    quiet 30 s after the last submit, idle nodes go after prewarm (2 s)."""
+    env = slurm_cluster
+    cloud_cfg["resources"][0]["spare"] = 1
+    cloud_cfg["timers"].update({"quiet": 30, "prewarm": 2, "idle_timeout": 600})
+    engine = build_engine(parse(cloud_cfg))
+    names = [f"{env.prefix}-small-{i}" for i in range(1, MAX_NODES + 1)]
+    assert sinfo_states(env) == dict.fromkeys(names, "idle~")
+    assert engine.run_once().launched == []  # no job came yet: no spare
+
+    first = sbatch(env, "--exclusive", "-N1", "-t", "2", "--wrap", "sleep 60")
+    launched: list[str] = []
+
+    def spare_up() -> bool:
+        launched.extend(engine.run_once().launched)
+        return list(sinfo_states(env).values()).count("idle") == 1 and job_state(env, first) == "RUNNING"
+
+    # The job's node and the spare: two power-ups, the spare joins idle.
+    wait_for("the job's node and a spare", spare_up, 180, PASS_INTERVAL)
+    assert len(launched) == 2, launched
+    spare = next(n for n, s in sinfo_states(env).items() if s == "idle")
+
+    # The next job runs on the spare at once (Slurm picks the idle node that is up, not an off one).
+    second = sbatch(env, "--exclusive", "-N1", "-t", "1", "--wrap", "hostname > /home/alice/spare.out")
+    wait_for("the second job", lambda: job_state(env, second) in ("COMPLETED", *FAILED_STATES), 30, 0.5)
+    assert env.exec(["cat", "/home/alice/spare.out"]).stdout.split() == [spare]
+
+    # Quiet 30 s after the last submit: every node goes (after prewarm, not idle_timeout 600 s).
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline and (our_containers(env.prefix) or set(sinfo_states(env).values()) != {"idle~"}):
+        result = engine.run_once()
+        assert not result.errors, result.errors
+        launched += result.launched
+        time.sleep(PASS_INTERVAL)
+    assert our_containers(env.prefix) == []
+    assert sinfo_states(env) == dict.fromkeys(names, "idle~")
+    print(f"\n[cloud-nodes] spare: {len(launched)} power-ups for 2 jobs")
