@@ -120,13 +120,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-deploy", action="store_true", help="use the cluster basic.yml already deployed")
     parser.add_argument("--timeout", type=int, default=600)
+    parser.add_argument(
+        "--cloud-nodes",
+        action="store_true",
+        help="deploy with wlm.nodes: cloud (Slurm knows every node while it is off; docs/engine-config.md)",
+    )
     args = parser.parse_args()
 
     timings: dict[str, float] = {}
     if not args.no_deploy:
         print("== deploying the Basic architecture (playbooks/basic.yml)", flush=True)
         t = time.monotonic()
-        proc = subprocess.run(["ansible-playbook", "playbooks/basic.yml"], cwd=ROOT, check=False)
+        mode = ["-e", "dcaas_wlm_nodes=cloud"] if args.cloud_nodes else []
+        proc = subprocess.run(["ansible-playbook", "playbooks/basic.yml", *mode], cwd=ROOT, check=False)
         if proc.returncode != 0:
             print("deploy failed; see the output above", file=sys.stderr)
             return proc.returncode
@@ -165,7 +171,7 @@ def main() -> int:
 
     print("\n== all jobs COMPLETED; the 2-node job wrote to the shared /home from:")
     print("   " + " ".join(head(["bash", "-c", f"cat /home/{USER}/mpi-*.out"]).split()))
-    print("== waiting for the engine to drain and delete idle workers")
+    print("== waiting for the engine to remove idle workers (dynamic: drain and delete; cloud nodes: power down)")
     while time.monotonic() < deadline:
         left = workers()
         print(f"  t+{time.monotonic() - t0:5.1f}s workers: {' '.join(left) or 'none'}", flush=True)
