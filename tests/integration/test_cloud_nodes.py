@@ -204,7 +204,7 @@ def test_cloud_node_powered_up_for_min_without_a_job(slurm_cluster, cloud_cfg):
     # It joins and stays: past idle_timeout (15 s) no pass deletes it.
     wait_for("the min node to join", lambda: (engine.run_once(), sinfo_states(env))[1][names[0]] == "idle", 120, 2)
     done = []
-    for _ in range(10):
+    for _pass in range(10):
         result = engine.run_once()
         assert not result.errors and not result.launched, (result.errors, result.launched)
         done += result.done
