@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     if marks:
         print("\ntargets:")
         for c in marks:
-            print(f"  {'MET ' if c.met else 'MISS'}  {c.trace:26s} {c.target:42s} {c.detail}")
+            print(f"  {'MET ' if c.met else 'MISS'}  {c.trace:26s} {c.policy:12s} {c.target:42s} {c.detail}")
     if args.write:
         meta = {
             "slice": label,

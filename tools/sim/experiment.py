@@ -8,7 +8,7 @@ import os
 from tools.sim import swf
 from tools.sim.core import CloudModel, Simulation
 from tools.sim.metrics import RunResult, summarize
-from tools.sim.policies import POLICIES, Dcaas, Legacy
+from tools.sim.policies import POLICIES, Legacy
 from tools.sim.prototypes import PROTOTYPES
 from tools.sim.workload import Workload, from_trace
 
@@ -35,8 +35,8 @@ def make_controller(name: str, every_cycle: bool = False, dcaas_config: dict | N
     if name not in POLICIES:
         known = ", ".join([*POLICIES, *PROTOTYPES])
         raise ValueError(f"unknown policy {name!r}; choose from {known}")
-    if name == "dcaas":
-        return Dcaas(dcaas_config, every_cycle=every_cycle)
+    if name in ("dcaas", "dcaas-cloud"):
+        return POLICIES[name](dcaas_config, every_cycle=every_cycle)
     if name == "legacy":
         return Legacy(every_cycle=every_cycle)
     return POLICIES[name]()

@@ -434,4 +434,18 @@ class Legacy(_Periodic):
         return due
 
 
-POLICIES = {"static": Static, "powersave": PowerSave, "legacy": Legacy, "dcaas": Dcaas}
+class DcaasCloud(Dcaas):
+    """The engine with cloud nodes (``wlm.nodes: cloud``): the WLM knows every
+    node while it is off, the engine powers them up and down. The same
+    policy code as ``dcaas``; only the mode differs."""
+
+    name = "dcaas-cloud"
+
+    def __init__(self, config: Config | dict | None = None, every_cycle: bool = False):
+        if not isinstance(config, Config):
+            config = dict(config or {})
+            config["wlm"] = {**(config.get("wlm") or {}), "nodes": "cloud"}
+        super().__init__(config, every_cycle)
+
+
+POLICIES = {"static": Static, "powersave": PowerSave, "legacy": Legacy, "dcaas": Dcaas, "dcaas-cloud": DcaasCloud}

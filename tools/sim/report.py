@@ -15,12 +15,17 @@ COST_TARGET = 1.2  # dcaas node-hours over the lower bound
 BSLD_TARGET = 1.5  # dcaas mean bounded slowdown over static's
 
 
+# The engine's runs the targets are checked for: dynamic nodes and cloud nodes.
+OURS = ("dcaas", "dcaas-cloud")
+
+
 @dataclass(frozen=True)
 class Check:
     trace: str
     target: str
     met: bool
     detail: str
+    policy: str = "dcaas"
 
 
 def _by(results: Sequence[RunResult]) -> dict[str, dict[str, RunResult]]:
@@ -50,46 +55,36 @@ def checks(results: Sequence[RunResult]) -> list[Check]:
     """The targets of the issue, for every trace that has the runs they need."""
     out = []
     for trace, runs in _by(results).items():
-        ours = runs.get("dcaas")
-        if ours is None:
+        for name in OURS:
+            if name in runs:
+                out += _checks_of(trace, name, runs)
+    return out
+
+
+def _checks_of(trace: str, name: str, runs: dict[str, RunResult]) -> list[Check]:
+    ours = runs[name]
+    out = []
+    if ours.unfinished:
+        out.append(Check(trace, "every job runs", False, f"{ours.unfinished} jobs never finished (starved)", name))
+    target = f"node-hours <= {COST_TARGET}x lower bound"
+    out.append(Check(trace, target, ours.cost_ratio <= COST_TARGET, f"{ours.cost_ratio:.3f}x", name))
+    static = runs.get("static")
+    if static is not None:
+        ratio = ours.mean_bsld / static.mean_bsld
+        detail = f"{ours.mean_bsld:.2f} vs {static.mean_bsld:.2f} = {ratio:.2f}x"
+        out.append(Check(trace, f"mean bounded slowdown <= {BSLD_TARGET}x static", ratio <= BSLD_TARGET, detail, name))
+    for other in ("legacy", "powersave"):
+        b = runs.get(other)
+        if b is None:
             continue
-        if ours.unfinished:
-            out.append(Check(trace, "every job runs", False, f"{ours.unfinished} jobs never finished (starved)"))
-        out.append(
-            Check(
-                trace,
-                f"node-hours <= {COST_TARGET}x lower bound",
-                ours.cost_ratio <= COST_TARGET,
-                f"{ours.cost_ratio:.3f}x",
-            )
+        unfinished = (
+            f" ({b.unfinished} jobs unfinished: node-h to finish >= {b.cost_to_finish:.0f})" if b.unfinished else ""
         )
-        static = runs.get("static")
-        if static is not None:
-            ratio = ours.mean_bsld / static.mean_bsld
-            out.append(
-                Check(
-                    trace,
-                    f"mean bounded slowdown <= {BSLD_TARGET}x static",
-                    ratio <= BSLD_TARGET,
-                    f"{ours.mean_bsld:.2f} vs {static.mean_bsld:.2f} = {ratio:.2f}x",
-                )
-            )
-        for other in ("legacy", "powersave"):
-            b = runs.get(other)
-            if b is None:
-                continue
-            unfinished = (
-                f" ({b.unfinished} jobs unfinished: node-h to finish >= {b.cost_to_finish:.0f})" if b.unfinished else ""
-            )
-            out.append(
-                Check(
-                    trace,
-                    f"Pareto-dominates {other}",
-                    dominates(ours, b),
-                    f"node-h {ours.node_hours:.0f} vs {b.node_hours:.0f}, "
-                    f"mean wait {ours.mean_wait_s:.0f}s vs {b.mean_wait_s:.0f}s{unfinished}",
-                )
-            )
+        detail = (
+            f"node-h {ours.node_hours:.0f} vs {b.node_hours:.0f}, "
+            f"mean wait {ours.mean_wait_s:.0f}s vs {b.mean_wait_s:.0f}s{unfinished}"
+        )
+        out.append(Check(trace, f"Pareto-dominates {other}", dominates(ours, b), detail, name))
     return out
 
 
@@ -168,8 +163,14 @@ def _round(v):
 
 
 # --- plots ---------------------------------------------------------------------
-MARKERS = {"static": "s", "powersave": "^", "legacy": "v", "dcaas": "o"}
-COLOURS = {"static": "tab:gray", "powersave": "tab:blue", "legacy": "tab:red", "dcaas": "tab:green"}
+MARKERS = {"static": "s", "powersave": "^", "legacy": "v", "dcaas": "o", "dcaas-cloud": "D"}
+COLOURS = {
+    "static": "tab:gray",
+    "powersave": "tab:blue",
+    "legacy": "tab:red",
+    "dcaas": "tab:green",
+    "dcaas-cloud": "tab:purple",
+}
 
 
 def resample(timeline: Sequence[tuple[float, int]], t0: float, t1: float, step: float) -> list[float]:

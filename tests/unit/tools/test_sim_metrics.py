@@ -11,7 +11,7 @@ from sim_helpers import EXACT_CLOUD, simulate, starts, workload
 from tools.sim import report
 from tools.sim.core import CloudModel, Controller, Simulation
 from tools.sim.metrics import bounded_slowdown, percentile, summarize
-from tools.sim.policies import Dcaas, Legacy, PowerSave, Static
+from tools.sim.policies import Dcaas, DcaasCloud, Legacy, PowerSave, Static
 
 
 def test_percentile_interpolates_between_ranks():
@@ -224,6 +224,22 @@ def test_dcaas_cloud_nodes_one_job():
     _sim, ps = simulate(workload(ONE_JOB), PowerSave())
     assert ps.node_hours == r.node_hours
     assert len(sim.nodes) == sim.max_nodes and sim.billable == 0
+
+
+def test_dcaas_cloud_is_dcaas_with_cloud_nodes_and_the_targets_are_checked_for_both():
+    w = workload(ONE_JOB)
+    sim_cloud, cloud = simulate(w, DcaasCloud({"timers": {"quiet": 0}}))
+    sim_plain, plain = simulate(w, Dcaas(PLAIN_CLOUD_NODES))
+    assert cloud.policy == "dcaas-cloud" and sim_cloud.controller.cloud_nodes
+    assert (starts(sim_cloud), cloud.node_hours) == (starts(sim_plain), plain.node_hours)
+    _sim, dynamic = simulate(w, Dcaas())
+    _sim, ps = simulate(w, PowerSave())
+    marks = report.checks([dynamic, cloud, ps])
+    assert {(c.policy, c.target) for c in marks} == {
+        (name, target)
+        for name in ("dcaas", "dcaas-cloud")
+        for target in ("node-hours <= 1.2x lower bound", "Pareto-dominates powersave")
+    }
 
 
 def test_dcaas_cloud_nodes_power_down_early_and_prewarm_for_a_planned_job():
