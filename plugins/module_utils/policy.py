@@ -609,7 +609,8 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
     for node in idle:
         if node.resource in ready:
             ready[node.resource] += 1
-    last_submit, waiting = _arrivals(observed, config, timers, placed)
+    open_names = {name for name, pool in pools.items() if pool.usable and pool.room() > 0}
+    last_submit, waiting = _arrivals(observed, config, timers, placed, open_names)
     # A resource is active while jobs for it keep coming: it keeps `spare`
     # nodes ready then (unless jobs wait for nodes anyway); once none came
     # for `quiet` seconds, its idle nodes go.
@@ -734,9 +735,10 @@ _INF = float("inf")
 
 
 def _arrivals(
-    observed: Observed, config: Config, timers: Timers, placed: set[str]
+    observed: Observed, config: Config, timers: Timers, placed: set[str], open_names: set[str]
 ) -> tuple[dict[str, float], set[str]]:
-    """(the latest submit time of a job each resource could run, among the
+    """(the latest submit time of the jobs each resource is the first choice
+    for, among those of ``open_names`` (with room) it may run on, among the
     jobs seen in this pass and before; the resources an eligible pending job
     that the WLM has not placed yet (``placed``) could run on). Jobs are
     routed only when newer than a kept time, or while a resource with a
@@ -760,10 +762,13 @@ def _arrivals(
             names = routes[shape] = [
                 r.name for r in candidates(job, resources) if _fits_flavor(job, r) and job.nodes <= r.max
             ]
-        for name in names:
-            if pending:
-                waiting.add(name)
-                unknown.discard(name)
-            if newer and submit > last_submit.get(name, -_INF):
+        if pending:
+            waiting.update(names)
+            unknown.difference_update(names)
+        if newer and names:
+            # The job counts for one resource: the first it may run on that
+            # has room, so that a job several pools accept keeps one spare.
+            name = next((n for n in names if n in open_names), names[0])
+            if submit > last_submit.get(name, -_INF):
                 last_submit[name] = submit
     return last_submit, waiting

@@ -260,8 +260,21 @@ def test_a_quiet_resource_powers_idle_nodes_down_after_prewarm():
     assert acts(plan_for(observed([], nodes), cloud_cfg(quiet=1200), timers=active)) == []
 
 
+def test_a_job_several_resources_accept_keeps_one_spare_in_the_first_with_room():
+    config = cloud_cfg(res("a", priority=1, max=1), res("b", priority=2, max=2), quiet=1200)
+    nodes = [off("t-a-1", "a"), off("t-b-1", "b"), off("t-b-2", "b")]
+    plan = plan_for(observed([recent(1)], nodes), config)
+    assert plan.timers.last_submit == {"a": T0 - 100}
+    assert powered_up(plan) == {"a": ("t-a-1",)}
+    # a is full (its one node runs a job): the job counts for b.
+    nodes[0] = node("t-a-1", "a", state=S.BUSY, jobs=("1",), cores_alloc=4)
+    plan = plan_for(observed([recent(1, node_names=("t-a-1",))], nodes), config)
+    assert plan.timers.last_submit == {"b": T0 - 100}
+    assert powered_up(plan) == {"b": ("t-b-1",)}
+
+
 def test_last_submit_follows_the_resources_a_job_may_run_on():
-    config = cloud_cfg(res("small"), res("gpu", features=["gpu"]), quiet=1200)
+    config = cloud_cfg(res("small"), res("gpu", features=["gpu"], priority=200), quiet=1200)
     jobs = [recent(1, submitted=T0 - 50), recent(2, submitted=T0 - 80, features=frozenset({"gpu"}))]
     plan = plan_for(observed(jobs, []), config, timers=Timers(last_submit={"gpu": T0 - 10, "gone": T0}))
     assert plan.timers.last_submit == {"small": T0 - 50, "gpu": T0 - 10}
