@@ -38,6 +38,7 @@ daemon can make its next pass then.
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, TimerConfig
@@ -540,12 +541,14 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
     notes: list[str] = []
     actions: list[NodeAction] = []
     backoff, pools = _pools(observed, config, now, timers, controls, notes)
-    off_state, idle_state, down_state, starting_state, deleting_state = (
+    off_state, idle_state, down_state, starting_state, deleting_state, busy_state, draining_state = (
         NodeState.OFF,
         NodeState.IDLE,
         NodeState.DOWN,
         NodeState.STARTING,
         NodeState.DELETING,
+        NodeState.BUSY,
+        NodeState.DRAINING,
     )
 
     idle_since: dict[str, float] = {}
@@ -554,10 +557,18 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
     idle: list[Node] = []
     ready = dict.fromkeys(pools, 0)  # idle nodes, and booting ones no job waits for
     placed: set[str] = set()  # pending jobs the WLM has placed on nodes that are off or booting
+    placed_off: list[str] = []  # off nodes the WLM has placed a job on (the others need no look)
+    counted: list[str] = []  # the resource of each node up or booting: they count towards min
+    # One look at every node, every pass: the common cases come first.
     for node in observed.nodes:
         state = node.state
+        if state is busy_state or state is draining_state:
+            counted.append(node.resource)
+            continue
         if state is off_state:
             off[node.name] = node
+            if node.jobs:
+                placed_off.append(node.name)
             continue
         if state is deleting_state:
             continue
@@ -580,9 +591,11 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
         elif state is idle_state and not node.running_jobs:
             idle_since[name] = _idle_since(node, timers.idle_since.get(name), now, t.interval)
             idle.append(node)
-        pool = pools.get(node.resource)
-        if pool is not None and not going:
-            pool.count += 1  # nodes up (or booting): they count towards min
+        if not going:
+            counted.append(node.resource)
+    tally = Counter(counted)
+    for name, pool in pools.items():
+        pool.count += tally[name]
 
     # --- 1. power up ----------------------------------------------------
     power_up: dict[str, list[str]] = {name: [] for name in pools}
@@ -600,7 +613,7 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
         power_up[node.resource].append(node.name)
         return True
 
-    for name in sorted(off):
+    for name in sorted(set(placed_off)):
         node = off[name]
         if node.jobs:
             placed.update(node.jobs)
