@@ -334,9 +334,9 @@ class Dcaas(_Periodic):
         # What Engine.run_once does between observing and deciding: an
         # instance that failed to boot backs its resource off. The engine's
         # own function is called, so the simulation follows the engine if
-        # that rule changes. It looks for nodes seen down, which only a
-        # failed instance (sim.failed) is: with none, it is not called (it
-        # would look at every node for nothing; cloud nodes never fail so).
+        # that rule changes. It acts only on nodes seen down, and only a
+        # failed instance (sim.failed) is seen down: with none, a call
+        # would look at every node for nothing.
         timers = backoff_failed_boots(self.config, observed, self.timers, now) if sim.failed else self.timers
         t = time.perf_counter()
         plan = decide(observed, self.config, now, timers)
