@@ -63,7 +63,7 @@ molecule: images ## every Molecule scenario (create, converge, idempotence, veri
 	done
 
 test: setup images nova vm lint sanity ## everything CI runs
-	pytest -q -n 2 tests/unit tests/integration -p no:cacheprovider
+	pytest -q -n 2 --dist loadfile tests/unit tests/integration -p no:cacheprovider
 	$(MAKE) --no-print-directory molecule
 
 demo: images ## deploy the Basic architecture locally, run jobs, watch workers come and go
