@@ -67,7 +67,7 @@ test: setup images nova vm lint sanity ## everything CI runs
 	$(MAKE) --no-print-directory molecule
 
 demo: images ## deploy the Basic architecture locally, run jobs, watch workers come and go
-	$(PY) hack/demo.py
+	$(PY) hack/demo.py $(DEMO_ARGS)
 
 destroy: venv ## remove everything `make demo` made
 	ansible-playbook playbooks/destroy.yml
