@@ -655,30 +655,31 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
                 del off[name]  # once only, if several jobs plan it
                 budget -= 1
                 jobs_for[node.resource].append(job.id)
-    for pool in pools.values():
-        short = pool.resource.min - pool.count - pool.launch
-        if short <= 0 or not pool.usable:
-            continue
-        for name in sorted(n for n, node in off.items() if node.resource == pool.resource.name and not node.jobs):
-            if short <= 0 or budget <= 0 or not take(off[name]):
+
+    def take_free(pool: _Pool, count: int) -> int:
+        """Power up ``count`` off nodes of the pool that no job waits for,
+        lowest names first, within the budget; how many were taken."""
+        nonlocal budget
+        free = (n for n, node in off.items() if node.resource == pool.resource.name and not node.jobs)
+        taken = 0
+        for name in heapq.nsmallest(count, free):
+            if budget <= 0 or not take(off[name]):
                 break
             del off[name]
-            short -= 1
             budget -= 1
-            pool.floor += 1
+            taken += 1
+        return taken
+
+    for pool in pools.values():
+        short = pool.resource.min - pool.count - pool.launch
+        if short > 0 and pool.usable:
+            pool.floor += take_free(pool, short)
     spare_up: dict[str, int] = {}
     for pool in pools.values():
         name = pool.resource.name
         short = pool.resource.spare - ready[name] - pool.floor  # nodes powered up for min are ready too
-        if short <= 0 or not active[name] or name in waiting or not pool.usable:
-            continue
-        free = (n for n, node in off.items() if node.resource == name and not node.jobs)
-        for off_name in heapq.nsmallest(short, free):
-            if budget <= 0 or not take(off[off_name]):
-                break
-            del off[off_name]
-            budget -= 1
-            spare_up[name] = spare_up.get(name, 0) + 1
+        if short > 0 and active[name] and name not in waiting and pool.usable:
+            spare_up[name] = take_free(pool, short)
     for name, count in sorted(blocked.items()):
         pool = pools[name]
         why = "backing off" if name in backoff else "no room (max or cloud quota)" if pool.usable else "not usable"
@@ -691,7 +692,7 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
         jobs = tuple(dict.fromkeys(jobs_for[pool.resource.name]))
         why = [f"{len(jobs)} job(s) placed or planned"] if jobs else []
         why += [f"min={pool.resource.min}"] if pool.floor else []
-        why += [f"spare={pool.resource.spare}"] if pool.resource.name in spare_up else []
+        why += [f"spare={pool.resource.spare}"] if spare_up.get(pool.resource.name) else []
         launches.append(Launch(pool.resource.name, len(names), " and ".join(why), jobs[:50], tuple(names)))
 
     # --- 2. power down --------------------------------------------------
