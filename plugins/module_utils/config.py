@@ -97,6 +97,10 @@ SCHEMA: dict[str, dict] = {
     "worker_user_data": {"type": "dict", "default": {}},
     "state_file": {"type": "str", "default": "/var/lib/dcaas/state.json"},
     "status_listen": {"type": "str", "default": "127.0.0.1:8655"},
+    # token: every status request carries the token kept in status_token_file
+    # (created by the daemon, mode 0600); none: only on a loopback address.
+    "status_auth": {"type": "str", "default": "token", "choices": ["token", "none"]},
+    "status_token_file": {"type": "str", "default": "/var/lib/dcaas/status.token"},
 }
 
 
@@ -198,6 +202,8 @@ class Config:
     limits: LimitConfig = LimitConfig()
     state_file: str = "/var/lib/dcaas/state.json"
     status_listen: str = "127.0.0.1:8655"
+    status_auth: str = "token"
+    status_token_file: str = "/var/lib/dcaas/status.token"
     worker_user_data: dict | None = None
 
     def resource(self, name: str) -> Resource | None:
@@ -281,6 +287,8 @@ def parse(data: Any) -> Config:
         limits=LimitConfig(**d["limits"]),
         state_file=d["state_file"],
         status_listen=d["status_listen"],
+        status_auth=d["status_auth"],
+        status_token_file=d["status_token_file"],
         worker_user_data=dict(d["worker_user_data"]),
     )
 
