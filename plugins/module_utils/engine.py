@@ -10,6 +10,7 @@ the daemon runs passes in a loop.
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Plan,
     Resource,
     Timers,
+    WlmNode,
 )
 from ansible_collections.dcaas.cluster.plugins.module_utils.observe import merge
 from ansible_collections.dcaas.cluster.plugins.module_utils.policy import decide
@@ -125,6 +127,11 @@ class Result:
     acted: bool = False
 
     @property
+    def protected(self) -> tuple[str, ...]:
+        """Why the pass was in protected mode (what it read contradicted itself), or ()."""
+        return self.observed.contradictions
+
+    @property
     def changed(self) -> bool:
         return bool(self.launched or self.done) if self.acted else self.plan.changes
 
@@ -140,6 +147,7 @@ class Result:
             "done": self.done,
             "errors": self.errors,
             "warnings": self.warnings,
+            "protected": list(self.protected),
             "nodes": [
                 {
                     "name": n.name,
@@ -215,6 +223,12 @@ class Engine:
             timers = backoff_failed_boots(self.config, observed, timers, now)
             plan = decide(observed, self.config, now, timers, controls)
             result = Result(observed=observed, plan=plan, warnings=warnings)
+            if result.protected:
+                result.warnings.append(
+                    "protected mode: what the WLM reported contradicts itself, so no node is drained, deleted "
+                    "or powered down in this pass: " + "; ".join(result.protected)
+                )
+                self.log("protected_mode", reasons=list(result.protected))
             for u in plan.unfit:
                 self.log("job_unfit", job=u.job, reason=u.reason)
             if check_mode or not controls.auto:
@@ -226,44 +240,50 @@ class Engine:
             return result
 
     def _act(self, result: Result, controls: Controls, now: float) -> Timers:
+        """Carry out the plan. Never raises: what fails is recorded in the
+        result and the rest goes on, so one node the engine cannot handle
+        (a name the WLM refuses, a cloud error) does not stop the others,
+        and the timers (back-offs) this pass learnt are always returned."""
         plan = result.plan
         timers = plan.timers
         nodes = {n.name: n for n in result.observed.nodes}
         if not controls.frozen:
             for name, address in result.observed.moved:
-                try:
-                    self.wlm.update_address(name, address)
-                except (CommandError, ValueError) as exc:
-                    result.errors.append(f"update address of {name}: {exc}")
-                    continue
-                result.done.append({"action": "update_address", "node": name, "reason": f"now at {address}"})
-                self.log("update_address", node=name, address=address)
-        if not controls.frozen:
+                step = functools.partial(self.wlm.update_address, name, address)
+                if self._try(result, "update_address", name, step):
+                    result.done.append({"action": "update_address", "node": name, "reason": f"now at {address}"})
+                    self.log("update_address", node=name, address=address)
+        if not controls.frozen and not result.protected:
             for name in result.observed.powered_off:
                 self._delete_powered_off(result, nodes[name], "the WLM powered it down")
         powered_down = []
+        deletable: set[str] | None = None
         for action in plan.actions:
             node = nodes.get(action.node)
-            try:
-                if action.action == "power_down" and node is not None:
-                    # Jobs placed on a node that did not boot, or is down,
-                    # cannot run there: requeue them (force). An idle node's
-                    # power-down waits for any job placed there meanwhile.
-                    self.wlm.power_down(node.name, force=node.state in (NodeState.DOWN, NodeState.STARTING))
-                    powered_down.append(node)
-                elif action.action == "drain":
-                    self.wlm.drain(action.node, f"{DRAIN_REASON_PREFIX} {action.reason}")
-                elif action.action == "resume":
-                    self.wlm.resume(action.node)
-                elif action.action == "forget":
-                    self.wlm.remove(action.node)
-                elif action.action == "delete" and node is not None:
-                    self._delete(node)
-                else:
+            if action.action == "power_down" and node is not None:
+                # Jobs placed on a node that did not boot, or is down,
+                # cannot run there: requeue them (force). An idle node's
+                # power-down waits for any job placed there meanwhile.
+                force = node.state in (NodeState.DOWN, NodeState.STARTING)
+                step = functools.partial(self.wlm.power_down, node.name, force=force)
+                powered_down.append(node)
+            elif action.action == "drain":
+                step = functools.partial(self.wlm.drain, action.node, f"{DRAIN_REASON_PREFIX} {action.reason}")
+            elif action.action == "resume":
+                step = functools.partial(self.wlm.resume, action.node)
+            elif action.action == "forget":
+                step = functools.partial(self.wlm.remove, action.node)
+            elif action.action == "delete" and node is not None:
+                if deletable is None:
+                    deletable = self._still_deletable(result, [nodes[a.node] for a in plan.actions if a.node in nodes])
+                if node.name not in deletable:
                     continue
-            except (CommandError, CloudError) as exc:
-                result.errors.append(f"{action.action} {action.node}: {exc}")
-                self.log("action_failed", action=action.action, node=action.node, error=str(exc))
+                step = functools.partial(self._delete, node)
+            else:
+                continue
+            if not self._try(result, action.action, action.node, step):
+                if action.action == "power_down" and node is not None:
+                    powered_down.remove(node)
                 continue
             result.done.append({"action": action.action, "node": action.node, "reason": action.reason})
             self.log(action.action, node=action.node, resource=action.resource, reason=action.reason)
@@ -271,19 +291,30 @@ class Engine:
             # The instance goes only once the WLM says the node is going off:
             # a job Slurm placed there after this pass looked keeps it up, and
             # Slurm powers it down when that job ends (a later pass deletes it).
-            try:
-                going = {n.name for n in self.wlm.nodes() if n.state in ("off", "powering_down")}
-            except CommandError as exc:
-                result.errors.append(f"re-read nodes after power-down: {exc}")
-                going = set()
+            going: set[str] = set()
+            self._try(
+                result,
+                "re-read nodes after power-down",
+                None,
+                lambda: going.update(n.name for n in self.wlm.nodes() if n.state in ("off", "powering_down")),
+            )
             for node in powered_down:
                 if node.instance_id is not None and node.name in going:
                     self._delete_powered_off(result, node, "powered down")
         result.acted = True
+        return self._launch_all(result, controls, now, timers, nodes)
 
-        # Launch; a resource that fails backs off and its demand is planned
-        # again, so it falls through to the next resource in the same pass.
-        launches = list(plan.launches)
+    def _launch_all(
+        self, result: Result, controls: Controls, now: float, timers: Timers, nodes: dict[str, Node]
+    ) -> Timers:
+        """Launch; a resource that fails backs off and its demand is planned
+        again, so it falls through to the next resource in the same pass.
+
+        A successful create does not end a back-off: an instance that then
+        fails to boot (NoValidHost) must count as the next failure, so the
+        back-off doubles. The policy forgets it once a node launched after
+        it has joined the WLM."""
+        launches = list(result.plan.launches)
         for _round in range(len(self.config.resources) + 1):
             failed = False
             for launch in launches:
@@ -294,29 +325,70 @@ class Engine:
                 for name in names:
                     try:
                         inst = self._power_up(res, name, nodes.get(name)) if name else self._launch(res)
-                    except CommandError as exc:
-                        result.errors.append(f"power up {name}: {exc}")
-                        self.log("action_failed", action="power_up", node=name, error=str(exc))
-                        continue
                     except CloudError as exc:
                         result.errors.append(f"launch on resource {res.name!r}: {exc}")
                         self.log("launch_failed", resource=res.name, kind=exc.kind, error=str(exc))
                         timers = backoff_after_failure(timers, res.name, str(exc), now, self.config)
                         failed = True
                         break
+                    except Exception as exc:  # one node must not stop the pass
+                        result.errors.append(f"power up {name}: {_describe(exc)}")
+                        self.log("action_failed", action="power_up", node=name, error=_describe(exc))
+                        continue
                     result.launched.append(inst.name)
                     self.log("launch", node=inst.name, resource=res.name, reason=launch.reason)
-                    if res.name in timers.backoff:
-                        backoff = {k: v for k, v in timers.backoff.items() if k != res.name}
-                        timers = replace(timers, backoff=backoff)
             if not failed:
                 break
-            observed = self.observe()
+            try:
+                observed = self.observe()
+            except Exception as exc:  # the back-off learnt so far must be kept
+                result.errors.append(f"re-read after a failed launch: {_describe(exc)}")
+                self.log("action_failed", action="observe", node=None, error=_describe(exc))
+                break
             nodes = {n.name: n for n in observed.nodes}
             replan = decide(observed, self.config, now, timers, controls)
             launches = list(replan.launches)
             result.plan = replace(result.plan, notes=(*result.plan.notes, *replan.notes))
         return timers
+
+    def _try(self, result: Result, action: str, node: str | None, step: Callable[[], object]) -> bool:
+        """Run one step of the plan; record and log what fails instead of raising."""
+        try:
+            step()
+        except Exception as exc:  # a node the engine cannot handle must not stop the pass
+            what = f"{action} {node}" if node else action
+            result.errors.append(f"{what}: {_describe(exc)}")
+            self.log("action_failed", action=action, node=node, error=_describe(exc))
+            return False
+        return True
+
+    def _still_deletable(self, result: Result, nodes: list[Node]) -> set[str]:
+        """The nodes planned for deletion that a fresh look still shows free.
+
+        The instance is deleted before the WLM forgets the node (see
+        _delete), so the WLM's refusal to forget a busy node is no longer
+        the last guard: this is. A node is deleted only if no running job
+        names it and the WLM lists it drained or down, or not at all; a
+        node that joined, or took a job, since the pass looked stays. When
+        the look fails, nothing is deleted in this pass.
+        """
+        fresh: dict[str, WlmNode] = {}
+        busy: set[str] = set()
+
+        def look() -> None:
+            fresh.update((n.name, n) for n in self.wlm.nodes())
+            busy.update(name for job in self.wlm.jobs() if not job.pending for name in job.node_names)
+
+        if not self._try(result, "re-read the WLM before deleting", None, look):
+            return set()
+        ok = set()
+        for node in nodes:
+            wlm = fresh.get(node.name)
+            if node.name in busy or (wlm is not None and (wlm.jobs or wlm.cores_alloc)):
+                continue
+            if wlm is None or wlm.state in ("drained", "down"):
+                ok.add(node.name)
+        return ok
 
     def _power_up(self, res: Resource, name: str, node: Node | None) -> Instance:
         """Start the instance of an off cloud node.
@@ -377,13 +449,26 @@ class Engine:
         return out
 
     def _delete(self, node: Node) -> None:
-        # The WLM refuses to forget a node that still has jobs, so removing it
-        # there first is the last guard before the instance goes. The provider
-        # re-reads the instance and checks its labels before deleting it.
-        if node.in_wlm:
-            self.wlm.remove(node.name)
+        """The instance goes first, then the WLM forgets the node.
+
+        In this order an engine that stops between the two steps leaves a
+        WLM node with no instance, which the next pass forgets; the other
+        order would leave a live server that the WLM does not list, counted
+        as booting until boot_timeout. The provider re-reads the instance
+        and checks its labels before deleting it.
+        """
         if node.instance_id is not None:
             self.cloud.delete(_instance_of(node))
+        if node.in_wlm:
+            self.wlm.remove(node.name)
+
+
+def _describe(exc: BaseException) -> str:
+    """An error for the log and the result: CommandError and CloudError
+    already say what failed; anything else is named by its class. Cut short:
+    a message can quote what a command printed."""
+    text = str(exc) if isinstance(exc, (CommandError, CloudError)) else f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 500 else f"{text[:500]}... ({len(text)} characters)"
 
 
 def _instance_of(node: Node) -> Instance:

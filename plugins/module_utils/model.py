@@ -204,6 +204,10 @@ class Observed:
     # Cloud nodes the WLM has powered down (or is powering down) whose
     # instance still exists: the instance is to be deleted.
     powered_off: tuple[str, ...] = ()
+    # Why what was read contradicts itself (a running job on a node the WLM
+    # does not list, ...). While there is any, the engine is in protected
+    # mode: the plan drains, deletes, forgets and powers down nothing.
+    contradictions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

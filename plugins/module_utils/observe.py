@@ -74,6 +74,7 @@ def merge(
     for job in jobs:
         for name in job.node_names:
             jobs_on.setdefault(name, []).append(job.id)
+    contradictions = _contradictions(jobs, jobs_on, wlm_by_name)
     instances = [i for i in instances if i.role == ROLE_WORKER]
     if cloud_nodes:
         # A node powered down and up again quickly can have a new instance
@@ -155,7 +156,31 @@ def merge(
         headroom=dict(headroom or {}),
         moved=tuple(moved),
         powered_off=tuple(powered_off),
+        contradictions=contradictions,
     )
+
+
+# Enough examples to find the cause; a broken answer can name thousands.
+_MAX_CONTRADICTIONS = 3
+
+
+def _contradictions(
+    jobs: tuple[Job, ...], jobs_on: Mapping[str, list[str]], wlm_by_name: Mapping[str, WlmNode]
+) -> tuple[str, ...]:
+    """What the WLM's job list and node list say against each other.
+
+    A job runs on nodes, and every node a job runs on is one the WLM lists.
+    When either is not so, one of the two answers is incomplete (a WLM that
+    lists no nodes at all, a node list cut short, an upgrade that moved a
+    field), and a node missing from the list would look like an instance
+    that never joined: the engine must not act on that.
+    """
+    found = [f"job {j.id} runs on no node the WLM names" for j in jobs if j.state == "running" and not j.node_names]
+    missing = sorted(name for name in jobs_on if name not in wlm_by_name)
+    found += [f"job {jobs_on[name][0]} runs on {name}, which the WLM's node list does not show" for name in missing]
+    if len(found) > _MAX_CONTRADICTIONS:
+        found = [*found[:_MAX_CONTRADICTIONS], f"and {len(found) - _MAX_CONTRADICTIONS} more"]
+    return tuple(found)
 
 
 def cloud_node_resource(name: str, prefix: str, resources: Mapping[str, Resource]) -> str | None:

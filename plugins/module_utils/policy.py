@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, TimerConfig
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
@@ -289,25 +289,82 @@ def next_due(observed: Observed, config: Config, plan: Plan, now: float) -> floa
     return due
 
 
+# States of a node that registered with the WLM and works.
+_JOINED = frozenset({NodeState.IDLE, NodeState.BUSY, NodeState.DRAINING})
+# Actions that take a node out of service or away.
+_DESTRUCTIVE = frozenset({"drain", "delete", "forget", "power_down"})
+
+
+def _busy_targets(plan: Plan, observed: Observed) -> set[str]:
+    """Nodes a destructive action of ``plan`` names although a job runs
+    there. A cloud node that did not boot, or is down, may be powered down:
+    the jobs the WLM placed there have not started (they wait for it), and
+    powering it down sends them back to the queue."""
+    targets = {a.node: a.action for a in plan.actions if a.action in _DESTRUCTIVE}
+    if not targets:
+        return set()
+    busy = {name for job in observed.jobs if job.state == "running" for name in job.node_names if name in targets}
+    placed_only = (NodeState.STARTING, NodeState.DOWN)
+    for n in observed.nodes:
+        if n.name in targets and n.running_jobs:
+            busy.add(n.name)
+        if n.name in busy and targets[n.name] == "power_down" and n.state in placed_only:
+            busy.discard(n.name)
+    return busy
+
+
 def _pools(
     observed: Observed, config: Config, now: float, timers: Timers, controls: Controls, notes: list[str]
 ) -> tuple[dict[str, Backoff], dict[str, _Pool]]:
-    """The back-offs still in force and a planning pool per resource; notes
-    say what stops launches (frozen, back-off)."""
-    backoff = {k: v for k, v in timers.backoff.items() if config.resource(k) and v.until > now}
+    """The back-offs to keep and a planning pool per resource; notes say
+    what stops launches (frozen, back-off)."""
+    backoff = _kept_backoffs(observed, config, now, timers) if timers.backoff else {}
     pools: dict[str, _Pool] = {}
     for res in config.resources:
         hr = observed.headroom.get(res.name)
+        b = backoff.get(res.name)
         pools[res.name] = _Pool(
             resource=res,
             headroom=hr.nodes_for(res.cores, res.memory_mb) if hr is not None else None,
-            usable=not controls.frozen and res.name not in controls.drained_resources and res.name not in backoff,
+            usable=not controls.frozen and res.name not in controls.drained_resources and (b is None or b.until <= now),
         )
     if controls.frozen:
         notes.append("frozen: no launch, drain or delete")
     for name, b in sorted(backoff.items()):
-        notes.append(f"resource {name!r} backs off until {b.until:.0f} after {b.failures} failure(s): {b.last_error}")
+        if b.until > now:
+            why = f"{b.failures} failure(s): {b.last_error}"
+            notes.append(f"resource {name!r} backs off until {b.until:.0f} after {why}")
     return backoff, pools
+
+
+def _kept_backoffs(observed: Observed, config: Config, now: float, timers: Timers) -> dict[str, Backoff]:
+    """Back-offs in force, and those that ended but may still count.
+
+    A back-off that ended is kept, so that the next failure of its resource
+    doubles the delay instead of starting again from ``backoff_initial``
+    (a resource that always fails, as with NoValidHost, then costs one
+    instance per back-off step, not one per pass). It is forgotten once a
+    node launched after it ended has joined the WLM (the resource works
+    again; a second of slack for clouds that round creation times), or when
+    no failure came for ``backoff_max`` after it ended.
+    """
+    kept = {}
+    ended = set()
+    for name, b in timers.backoff.items():
+        if config.resource(name) is None:
+            continue
+        if b.until <= now:
+            if now - b.until >= config.timers.backoff_max:
+                continue
+            ended.add(name)
+        kept[name] = b
+    if ended:
+        for node in observed.nodes:
+            joined = node.resource in ended and node.in_wlm and node.state in _JOINED
+            if joined and node.created + 1 >= kept[node.resource].until:
+                del kept[node.resource]
+                ended.discard(node.resource)
+    return kept
 
 
 def decide(
@@ -317,10 +374,38 @@ def decide(
     timers: Timers,
     controls: Controls | None = None,
 ) -> Plan:
-    """Return the plan for one reconcile cycle. Pure: no I/O, no clock."""
+    """Return the plan for one reconcile cycle. Pure: no I/O, no clock.
+
+    Whatever rule plans it, no node that a running job names is drained,
+    deleted or forgotten. Protected mode: while what was read contradicts
+    itself (``observed.contradictions``), every node is held, so nothing is
+    drained, deleted, forgotten or powered down; launches for what waits
+    still happen. Holding, rather than dropping actions from a finished
+    plan, keeps the plan's counts true: a node kept is not replaced.
+    """
     controls = controls or Controls()
-    if config.wlm_nodes == "cloud":
-        return decide_cloud_nodes(observed, config, now, timers, controls)
+    make = decide_cloud_nodes if config.wlm_nodes == "cloud" else _decide_dynamic
+    notes: list[str] = []
+    if observed.contradictions:
+        controls = replace(controls, held_nodes=controls.held_nodes | {n.name for n in observed.nodes})
+        notes.append("protected mode, nothing drained or deleted: " + "; ".join(observed.contradictions))
+    plan = make(observed, config, now, timers, controls)
+    busy = _busy_targets(plan, observed)
+    if busy:
+        # A node record that does not show the job a running job record
+        # places there (a partial answer): hold it and plan again.
+        notes.append(f"node(s) {', '.join(sorted(busy))} kept: a running job names them")
+        plan = make(observed, config, now, timers, replace(controls, held_nodes=controls.held_nodes | busy))
+    kept = tuple(
+        a for a in plan.actions if a.action not in _DESTRUCTIVE or not (observed.contradictions or a.node in busy)
+    )
+    if not notes and len(kept) == len(plan.actions):
+        return plan
+    return replace(plan, actions=kept, notes=(*plan.notes, *notes))
+
+
+def _decide_dynamic(observed: Observed, config: Config, now: float, timers: Timers, controls: Controls) -> Plan:
+    """The plan for dynamic nodes (see the module's docstring)."""
     frozen = controls.frozen
     resources = list(config.resources)
     by_name = {r.name: r for r in resources}
@@ -368,7 +453,13 @@ def decide(
                 why = node.reason or "down"
                 actions.append(NodeAction("delete", name, node.resource, f"{why} for {now - since:.0f}s; replacing"))
                 continue
-        elif state is STARTING and now - node.created > t.boot_timeout and name not in held_nodes and not frozen:
+        elif (
+            state is STARTING
+            and now - node.created > t.boot_timeout
+            and not node.running_jobs
+            and name not in held_nodes
+            and not frozen
+        ):
             why = f"did not join the WLM within boot_timeout={t.boot_timeout}s; replacing"
             actions.append(NodeAction("delete", name, node.resource, why))
             continue
@@ -682,7 +773,8 @@ def decide_cloud_nodes(observed: Observed, config: Config, now: float, timers: T
             spare_up[name] = take_free(pool, short)
     for name, count in sorted(blocked.items()):
         pool = pools[name]
-        why = "backing off" if name in backoff else "no room (max or cloud quota)" if pool.usable else "not usable"
+        backing_off = name in backoff and backoff[name].until > now
+        why = "backing off" if backing_off else "no room (max or cloud quota)" if pool.usable else "not usable"
         notes.append(f"resource {name!r}: {count} node(s) wait to be powered up: {why}")
     launches = []
     for pool in sorted(pools.values(), key=lambda p: _order_key(p.resource)):

@@ -39,8 +39,17 @@ class FakeWlm(WorkloadManager):
         self.calls: list[tuple] = []
         self.refuse_remove: set[str] = set()
 
+    # What the WLM shows from its second look on, within one pass (jobs that
+    # started since the engine looked), or that it stops answering then.
+    jobs_after_first_look: tuple[Job, ...] | list[Job] = ()
+    fail_after_first_look = False
+    looks = 0
+
     def jobs(self):
-        return list(self.job_list)
+        self.looks += 1
+        if self.looks > 1 and self.fail_after_first_look:
+            raise CommandError(["squeue", "--json"], 1, "", "slurm_load_jobs error: Unable to contact slurm controller")
+        return list(self.job_list) + (list(self.jobs_after_first_look) if self.looks > 1 else [])
 
     def nodes(self):
         return list(self.node_list.values())
@@ -257,16 +266,42 @@ def test_drain_uses_the_engine_reason_prefix(world):
     assert wlm.calls[0][:2] == ("drain", "t-a-1") and wlm.calls[0][2].startswith(DRAIN_REASON_PREFIX)
 
 
-def test_delete_removes_from_wlm_first_and_stops_if_the_wlm_refuses(world):
+def test_delete_takes_the_instance_first_and_keeps_a_node_that_took_a_job_since_the_look(world):
     engine, wlm, cloud = world
     for name in ("t-a-1", "t-a-2"):
         cloud.instances[name] = Instance(f"id-{name}", name, "a", InstanceStatus.ACTIVE, 0.0)
         wlm.node_list[name] = WlmNode(name, "drained", reason=f"{DRAIN_REASON_PREFIX} idle")
-    wlm.refuse_remove = {"t-a-2"}
+    # What only the fresh look before deleting shows: a job on t-a-2.
+    wlm.jobs_after_first_look = [Job("9", "running", node_names=("t-a-2",))]
     result = engine.run_once()
     assert cloud.deleted == ["t-a-1"] and ("remove", "t-a-1") in wlm.calls
-    assert "t-a-2" in cloud.instances  # the WLM said no: the instance stays
-    assert any("t-a-2" in e and "Node has jobs" in e for e in result.errors)
+    assert "t-a-2" in cloud.instances and ("remove", "t-a-2") not in wlm.calls
+    assert [d["node"] for d in result.done if d["action"] == "delete"] == ["t-a-1"]
+
+
+def test_an_engine_stopped_between_delete_and_forget_leaves_no_live_server_behind(world):
+    # The instance goes first: if the WLM step fails (or the engine dies
+    # there), what is left is a WLM node with no instance, which the next
+    # pass forgets; never a live server the WLM does not list.
+    engine, wlm, cloud = world
+    cloud.instances["t-a-1"] = Instance("id-1", "t-a-1", "a", InstanceStatus.ACTIVE, 0.0)
+    wlm.node_list["t-a-1"] = WlmNode("t-a-1", "drained", reason=f"{DRAIN_REASON_PREFIX} idle", features=frozenset())
+    wlm.refuse_remove = {"t-a-1"}
+    result = engine.run_once()
+    assert cloud.deleted == ["t-a-1"] and not cloud.instances
+    assert any("t-a-1" in e for e in result.errors)
+    wlm.refuse_remove = set()
+    result = engine.run_once()
+    assert ("remove", "t-a-1") in wlm.calls and {"action": "forget", "node": "t-a-1"}.items() <= result.done[0].items()
+
+
+def test_nothing_is_deleted_when_the_look_before_deleting_fails(world):
+    engine, wlm, cloud = world
+    cloud.instances["t-a-1"] = Instance("id-1", "t-a-1", "a", InstanceStatus.ACTIVE, 0.0)
+    wlm.node_list["t-a-1"] = WlmNode("t-a-1", "drained", reason=f"{DRAIN_REASON_PREFIX} idle")
+    wlm.fail_after_first_look = True
+    result = engine.run_once()
+    assert not cloud.deleted and any("re-read the WLM before deleting" in e for e in result.errors)
 
 
 def test_check_mode_and_auto_off_change_nothing(world, tmp_path):
@@ -316,3 +351,91 @@ def test_worker_back_on_a_new_address_is_repointed(world):
     result = engine.run_once()
     assert ("update_address", "t-a-1", "10.0.0.7") in wlm.calls
     assert {"action": "update_address", "node": "t-a-1", "reason": "now at 10.0.0.7"} in result.done
+
+
+# --- safety under bad input (issue 13) -------------------------------------------
+
+
+def test_a_wlm_that_lists_no_nodes_while_jobs_run_deletes_nothing(world):
+    # Slurm 24.11's sinfo --json has no 'nodes' list; an adapter that read
+    # it as "no nodes" made every worker look like one that never joined.
+    engine, wlm, cloud = world
+    for name in ("t-a-1", "t-a-2", "t-a-3"):
+        cloud.instances[name] = Instance(f"id-{name}", name, "a", InstanceStatus.ACTIVE, 0.0)
+    wlm.job_list = [Job("7", "running", node_names=("t-a-1",)), Job("8", "running", node_names=("t-a-2",))]
+    result = engine.run_once()
+    assert not cloud.deleted and not [c for c in wlm.calls if c[0] in ("drain", "remove")]
+    assert result.protected and "t-a-1" in result.protected[0]
+    assert result.to_dict()["protected"] == list(result.protected)
+    assert any(w.startswith("protected mode") for w in result.warnings)
+    # Answers that agree again end protected mode by themselves.
+    for name in ("t-a-1", "t-a-2", "t-a-3"):
+        wlm.node_list[name] = WlmNode(name, "idle")
+    wlm.job_list = []
+    engine.store.save(Timers(idle_since=dict.fromkeys(("t-a-1", "t-a-2", "t-a-3"), 0.0)), Controls())
+    result = engine.run_once()
+    assert not result.protected and sorted(c[1] for c in wlm.calls if c[0] == "drain") == ["t-a-1", "t-a-2", "t-a-3"]
+
+
+def test_a_node_the_wlm_refuses_to_name_is_skipped_and_the_others_go_on(world):
+    engine, wlm, cloud = world
+
+    def drain(node, reason):
+        if node == "t-a-1":
+            raise ValueError(f"{node!r} is not a single Slurm node name")
+        wlm.calls.append(("drain", node, reason))
+
+    wlm.drain = drain
+    for name in ("t-a-1", "t-a-2"):
+        cloud.instances[name] = Instance(f"id-{name}", name, "a", InstanceStatus.ACTIVE, 0.0)
+        wlm.node_list[name] = WlmNode(name, "idle")
+    engine.store.save(Timers(idle_since={"t-a-1": 0.0, "t-a-2": 0.0}), Controls())
+    result = engine.run_once()
+    assert [c[1] for c in wlm.calls if c[0] == "drain"] == ["t-a-2"]
+    assert any("t-a-1" in e and "ValueError" in e for e in result.errors)
+
+
+class FailingBootCloud(FakeCloud):
+    """Every server of resource 'a' is accepted, then goes to ERROR (NoValidHost)."""
+
+    def list_instances(self):
+        failed = {"status": InstanceStatus.ERROR, "fault": "No valid host was found"}
+        return [replace(i, **failed) if i.resource == "a" else i for i in self.instances.values()]
+
+
+def test_a_resource_whose_servers_never_boot_costs_one_server_per_backoff_step(tmp_path):
+    config = {**CONFIG, "resources": [CONFIG["resources"][0]], "state_file": str(tmp_path / "s.json")}
+    config["timers"] = {"interval": 30, "backoff_initial": 60, "backoff_max": 480}
+    cfg = parse(config)
+    clock = [NOW]
+    wlm, cloud = FakeWlm(), FailingBootCloud()
+    engine = Engine(cfg, wlm, cloud, StateStore(cfg.state_file), clock=lambda: clock[0])
+    wlm.job_list = [Job("1", "pending")]
+    failures = []
+    for _pass in range(120):  # an hour of passes
+        engine.run_once()
+        backoff = engine.store.load()[0].backoff.get("a")
+        failures.append(backoff.failures if backoff else 0)
+        clock[0] += 30
+    # Back-offs of 60, 120, 240, then 480 s: 1 + 3 + (3600 - 420) / 480 steps at most.
+    assert len(cloud.created) <= 1 + 3 + 7
+    assert max(failures) >= 4
+
+
+def test_a_backoff_survives_the_cloud_dropping_after_a_failed_launch(world):
+    engine, wlm, cloud = world
+    cloud.full = {"a"}
+    wlm.job_list = [Job("1", "pending")]
+    real_list = cloud.list_instances
+    calls = [0]
+
+    def list_instances():
+        calls[0] += 1
+        if calls[0] > 1:
+            raise CloudError("unreachable", "podman API: connection refused")
+        return real_list()
+
+    cloud.list_instances = list_instances
+    result = engine.run_once()
+    assert engine.store.load()[0].backoff["a"].failures == 1
+    assert any("re-read after a failed launch" in e for e in result.errors)

@@ -144,3 +144,22 @@ def test_a_new_instance_wins_over_the_old_one_being_deleted():
 def test_dynamic_mode_keeps_treating_unknown_nodes_as_stale():
     obs = merge([], [WlmNode("c-small-1", "idle")], [], RES, "c")
     assert obs.stale_wlm_nodes == ("c-small-1",) and obs.nodes == ()
+
+
+def test_running_jobs_on_nodes_the_wlm_does_not_list_are_contradictions():
+    # An empty node list (Slurm 24.11's sinfo read as 22.05's) next to a job
+    # list that runs jobs on our instances: one of the answers is wrong.
+    running = [Job("7", "running", node_names=("c-small-1",)), Job("8", "running", node_names=())]
+    obs = merge([inst("c-small-1"), inst("c-small-2")], [], running, RES, "c")
+    assert obs.contradictions == (
+        "job 8 runs on no node the WLM names",
+        "job 7 runs on c-small-1, which the WLM's node list does not show",
+    )
+    many = [Job(str(i), "running", node_names=(f"x{i}",)) for i in range(10)]
+    assert merge([], [], many, RES, "c").contradictions[-1] == "and 7 more"
+
+
+def test_answers_that_agree_have_no_contradictions():
+    wlm = [WlmNode("c-small-1", "busy", cores_alloc=1), WlmNode("static-1", "busy")]
+    jobs = [Job("7", "running", node_names=("c-small-1", "static-1")), Job("9", "pending")]
+    assert merge([inst("c-small-1"), inst("c-small-2")], wlm, jobs, RES, "c").contradictions == ()

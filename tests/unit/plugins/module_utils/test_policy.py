@@ -301,7 +301,47 @@ def test_backoff_falls_through_to_next_resource():
     assert launched(plan) == {"b": 1}
     assert plan.timers.backoff == timers.backoff
     later = plan_for(observed(jobs(1)), config, now=T0 + 61, timers=timers)
-    assert launched(later) == {"a": 1} and later.timers.backoff == {}
+    # The ended back-off is kept: the next failure doubles it.
+    assert launched(later) == {"a": 1} and later.timers.backoff == timers.backoff
+
+
+def test_an_ended_backoff_is_forgotten_once_a_node_launched_after_it_joins():
+    config = cfg(res("a", priority=1), backoff_max=600)
+    timers = Timers(backoff={"a": Backoff(until=T0 - 10, failures=3, last_error="NoValidHost")})
+    joined_after = node("n1", "a", state=S.IDLE, created=T0 - 5)
+    joined_before = node("n0", "a", state=S.IDLE, created=T0 - 100)
+    assert plan_for(observed(nodes=[joined_before]), config, timers=timers).timers.backoff == timers.backoff
+    assert plan_for(observed(nodes=[joined_after]), config, timers=timers).timers.backoff == {}
+    booting = node("n1", "a", state=S.STARTING, created=T0 - 5)
+    assert plan_for(observed(nodes=[booting]), config, timers=timers).timers.backoff == timers.backoff
+    # No failure for backoff_max after it ended: forgotten.
+    assert plan_for(observed(), config, now=T0 + 590, timers=timers).timers.backoff == {}
+
+
+def test_a_booting_node_that_runs_a_job_is_not_replaced():
+    # A node the WLM's node list does not show yet, though squeue runs a job
+    # there: past boot_timeout it is still never deleted.
+    n = node("a", state=S.STARTING, created=T0 - 10_000, jobs=("42",), in_wlm=False)
+    plan = plan_for(observed([job("42", state="running", node_names=("a",))], [n]))
+    assert acts(plan) == [] and launched(plan) == {}
+
+
+def test_a_node_a_running_job_names_is_kept_even_when_its_record_does_not_show_it():
+    down = node("a", state=S.DOWN, in_wlm=False, reason="not responding")
+    plan = plan_for(observed([job("42", state="running", node_names=("a",))], [down]), cfg(res(max=1)))
+    assert acts(plan) == [] and launched(plan) == {}
+    assert any("a running job names them" in n for n in plan.notes)
+
+
+def test_protected_mode_holds_every_node_and_still_launches_for_the_queue():
+    idle = node("a", created=0.0)
+    down = node("b", state=S.DOWN, in_wlm=False)
+    obs = observed(
+        jobs(2, cores=4), [idle, down], contradictions=("job 7 runs on x, which the WLM's node list does not show",)
+    )
+    plan = plan_for(obs, cfg(res(max=4)), timers=Timers(idle_since={"a": 0.0}))
+    assert acts(plan) == [] and launched(plan) == {"small": 1}
+    assert any(n.startswith("protected mode") and "job 7" in n for n in plan.notes)
 
 
 def test_cloud_headroom_limits_launches_and_overflows():

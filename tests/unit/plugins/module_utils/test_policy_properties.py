@@ -48,12 +48,16 @@ node_states = st.sampled_from([S.STARTING, S.IDLE, S.BUSY, S.DRAINING, S.DOWN])
 
 @st.composite
 def worlds(draw):
+    """Valid worlds, and worlds a partial or malformed WLM answer makes:
+    a job on a node in any state (a booting node the WLM lists late, an idle
+    one whose node list lags), and running jobs that name nodes whose Node
+    does not carry the job (the node record was missing or cut short)."""
     config = draw(configs)
     nodes = []
     for r in config.resources:
         for i in range(draw(st.integers(0, r.max))):
             state = draw(node_states)
-            busy = state in (S.BUSY, S.DOWN, S.DRAINING) and draw(st.booleans())
+            busy = state is S.BUSY or draw(st.booleans())
             nodes.append(
                 node(
                     f"{r.name}{i}",
@@ -62,16 +66,22 @@ def worlds(draw):
                     created=T0 - draw(st.integers(0, 2000)),
                     cores=r.cores,
                     memory_mb=r.memory_mb,
-                    jobs=("r1",) if busy or state is S.BUSY else (),
+                    jobs=("r1",) if busy and draw(st.booleans()) else (),
+                    cores_alloc=1 if busy and draw(st.booleans()) else 0,
                     drained_by_us=draw(st.booleans()),
                     in_wlm=state is not S.STARTING and draw(st.booleans()),
                 )
             )
+    jobs = draw(job_lists)
+    names = [n.name for n in nodes]
+    if names:
+        hidden = draw(st.lists(st.sampled_from(names), max_size=4, unique=True))
+        jobs = [*jobs, *(job(f"hidden-{name}", state="running", node_names=(name,)) for name in hidden)]
     timers = Timers(
         idle_since={n.name: T0 - draw(st.integers(0, 1000)) for n in nodes},
         down_since={n.name: T0 - draw(st.integers(0, 1000)) for n in nodes},
     )
-    return config, observed(draw(job_lists), nodes), timers
+    return config, observed(jobs, nodes), timers
 
 
 @settings(max_examples=300, deadline=None)
@@ -92,7 +102,16 @@ def test_never_drains_or_deletes_a_node_running_a_job(world):
     config, obs, timers = world
     plan = decide(obs, config, T0, timers)
     running = {n.name for n in obs.nodes if n.running_jobs}
-    assert not [a for a in plan.actions if a.action in ("drain", "delete") and a.node in running]
+    running.update(name for j in obs.jobs if not j.pending for name in j.node_names)
+    assert not [a for a in plan.actions if a.action in ("drain", "delete", "forget") and a.node in running]
+
+
+@settings(max_examples=200, deadline=None)
+@given(worlds(), st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=3))
+def test_protected_mode_takes_nothing_away(world, why):
+    config, obs, timers = world
+    plan = decide(replace(obs, contradictions=tuple(why)), config, T0, timers)
+    assert not [a for a in plan.actions if a.action in ("drain", "delete", "forget", "power_down")]
 
 
 @settings(max_examples=300, deadline=None)
