@@ -27,34 +27,79 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
+from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
 from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine
 from ansible_collections.dcaas.cluster.plugins.module_utils.policy import next_due
-from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
+
+# No single wait is longer than a day: Event.wait overflows past about 2**33
+# seconds, and a config value can be any integer. An interval or watch above
+# a day therefore acts as a day.
+LONGEST_WAIT = 86400
+# The first retry after a failed pass when the watch is off.
+FIRST_RETRY = 5
+# An exception's message can hold a whole WLM or cloud answer: this much is shown.
+ERROR_CHARS = 300
+
+_log_lock = threading.Lock()
 
 
 def log(event: str, **fields) -> None:
     record = {"ts": round(time.time(), 3), "event": event, **fields}
-    sys.stdout.write(json.dumps(record, default=str) + "\n")
-    sys.stdout.flush()
+    line = json.dumps(record, default=str) + "\n"
+    with _log_lock:  # the status API's threads log too
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+
+def clip(text: str, limit: int = ERROR_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def describe(exc: BaseException) -> str:
+    """The exception's class and its message, clipped; never a traceback."""
+    try:
+        text = str(exc)
+    except Exception:  # a broken __str__ must not fail the report of the failure
+        text = ""
+    return f"{type(exc).__name__}: {clip(text)}" if text else type(exc).__name__
+
+
+def bounded(seconds: float) -> float:
+    """``seconds`` as a wait Event.wait accepts: 0 to LONGEST_WAIT (NaN is 0)."""
+    if not seconds > 0:
+        return 0.0
+    return float(min(seconds, LONGEST_WAIT))
+
+
+def retry_after(failures: int, interval: float, watch: float) -> float:
+    """Seconds from the ``failures``-th failed pass in a row to the next try:
+    the watch period (FIRST_RETRY with the watch off), doubled for each
+    failure in a row, at most the interval."""
+    first = watch if watch > 0 else FIRST_RETRY
+    return min(interval, first * 2 ** min(failures - 1, 32))
 
 
 class Status:
     """Last pass, shared between the loop and the status API."""
 
-    def __init__(self, interval: int):
+    def __init__(self, interval: float):
         self.lock = threading.Lock()
         self.interval = interval
-        self.data: dict = {"cycles": 0, "last_pass": None, "result": None, "error": None}
+        self.data: dict = {"cycles": 0, "last_pass": None, "result": None, "error": None, "consecutive_failures": 0}
 
     def update(self, **fields) -> None:
+        # Serialised here, in the loop, so that a value that does not
+        # serialise fails the pass, not every status request after it.
+        fields = json.loads(json.dumps(fields, default=str))
         with self.lock:
             self.data.update(fields)
 
     def snapshot(self) -> dict:
         with self.lock:
-            return json.loads(json.dumps(self.data, default=str))
+            return json.loads(json.dumps(self.data))
 
     def healthy(self, now: float) -> bool:
         last = self.snapshot()["last_pass"]
@@ -104,18 +149,19 @@ def wait_for_work(
     submission, a requeue) ends the wait early; jobs that leave do not,
     since nothing they cause is urgent. A failing or unsupported probe only
     means waiting for the interval: the next full pass reports the error.
+    A wait never exceeds LONGEST_WAIT, whatever ``until`` says.
     """
     while True:
         left = until - time.time()
-        if left <= 0:
+        if not left > 0:
             return "interval", seen
         if watch <= 0 or seen is None:
-            return ("stop" if stop.wait(left) else "interval"), seen
-        if stop.wait(min(watch, left)):
+            return ("stop" if stop.wait(bounded(left)) else "interval"), seen
+        if stop.wait(bounded(min(watch, left))):
             return "stop", seen
         now_pending = first_look(probe)
         if now_pending is None:
-            return ("stop" if stop.wait(max(0.0, until - time.time())) else "interval"), seen
+            return ("stop" if stop.wait(bounded(until - time.time())) else "interval"), seen
         if now_pending - seen:
             return "new_jobs", now_pending
         seen = now_pending
@@ -137,16 +183,17 @@ def first_look(probe: Callable[[], frozenset[str] | None]) -> frozenset[str] | N
 
     Taken just before each pass, so that anything submitted while the pass
     runs counts as new at the next look, and at every look between passes.
+    Any error only means no early wake: the full pass reports it.
     """
     try:
         return probe()
-    except (CommandError, OSError):
+    except Exception:
         return None
 
 
 def run_loop(cfg: Config, stop: threading.Event, max_passes: int | None = None) -> int:
     engine = build_engine(cfg, log=log)
-    status = Status(cfg.timers.interval)
+    status = Status(bounded(cfg.timers.interval))
     server = serve_status(status, cfg.status_listen)
     log(
         "started",
@@ -156,42 +203,57 @@ def run_loop(cfg: Config, stop: threading.Event, max_passes: int | None = None) 
         status=cfg.status_listen,
         resources=[r.name for r in cfg.resources],
     )
-    passes = 0
     try:
-        probe = engine.wlm.pending_ids
-        while not stop.is_set():
-            started = time.time()
-            until = next_pass_at(started, cfg.timers.interval, cfg.timers.watch)
-            seen = first_look(probe) if cfg.timers.watch > 0 else None
-            try:
-                result = engine.run_once()
-                due = next_due(result.observed, cfg, result.plan, started)
-                until = next_pass_at(started, cfg.timers.interval, cfg.timers.watch, due)
-                out = result.to_dict()
-                status.update(cycles=passes + 1, last_pass=started, result=out, error=None)
-                if result.changed or result.errors:
-                    log(
-                        "pass",
-                        launched=len(result.launched),
-                        actions=len(result.done),
-                        errors=len(result.errors),
-                        pending=out["pending_jobs"],
-                        nodes=out["node_counts"],
-                        seconds=round(time.time() - started, 3),
-                    )
-            except (CommandError, CloudError, OSError) as exc:
-                # The WLM or the cloud is unreachable: nothing was changed;
-                # try again next interval rather than exit.
-                status.update(cycles=passes + 1, error=str(exc))
-                log("pass_failed", error=str(exc))
-            passes += 1
-            if max_passes is not None and passes >= max_passes:
-                break
-            why, seen = wait_for_work(stop, until, cfg.timers.watch, probe, seen)
-            if why == "new_jobs":
-                log("woken", reason="new pending jobs", pending=len(seen or ()))
+        reconcile(engine, cfg, status, stop, max_passes)
     finally:
         server.shutdown()
         server.server_close()
-        log("stopped", passes=passes)
+        log("stopped", passes=status.snapshot()["cycles"])
     return 0
+
+
+def reconcile(engine: Engine, cfg: Config, status: Status, stop: threading.Event, max_passes: int | None) -> None:
+    """Pass after pass until ``stop`` (or ``max_passes``).
+
+    No failed pass ends the loop: a WLM or cloud that does not answer, an
+    answer the engine cannot read, a bug hit by one node: the next pass may
+    well succeed, and meanwhile the status API keeps serving and the admin's
+    controls keep working. Failures in a row space the passes out.
+    """
+    interval, watch = bounded(cfg.timers.interval), bounded(cfg.timers.watch)
+    probe = engine.wlm.pending_ids
+    passes = failures = 0
+    while not stop.is_set():
+        started = time.time()
+        seen = first_look(probe) if watch > 0 else None
+        try:
+            result = engine.run_once()
+            due = next_due(result.observed, cfg, result.plan, started)
+            until = next_pass_at(started, interval, watch, due)
+            out = result.to_dict()
+            status.update(cycles=passes + 1, last_pass=started, result=out, error=None, consecutive_failures=0)
+            failures = 0
+            if result.changed or result.errors:
+                log(
+                    "pass",
+                    launched=len(result.launched),
+                    actions=len(result.done),
+                    errors=len(result.errors),
+                    pending=out["pending_jobs"],
+                    nodes=out["node_counts"],
+                    seconds=round(time.time() - started, 3),
+                )
+        except Exception as exc:
+            failures += 1
+            delay = retry_after(failures, interval, watch)
+            until = time.time() + delay
+            seen = None  # new jobs do not cut a back-off short
+            error = describe(exc)
+            status.update(cycles=passes + 1, error=error, consecutive_failures=failures)
+            log("pass_failed", error=error, consecutive_failures=failures, retry_in=delay)
+        passes += 1
+        if max_passes is not None and passes >= max_passes:
+            break
+        why, seen = wait_for_work(stop, until, watch, probe, seen)
+        if why == "new_jobs":
+            log("woken", reason="new pending jobs", pending=len(seen or ()))
