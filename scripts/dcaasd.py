@@ -4,7 +4,8 @@
 
     dcaasd run                 reconcile in a loop; SIGTERM ends it after the current pass
     dcaasd once [--check]      one pass (--check: print the plan, change nothing)
-    dcaasd status [--json]     the running daemon's last pass, from its status API
+    dcaasd status [--json]     the running daemon's last pass, from its status API (as root:
+                               it sends the token in status_token_file)
     dcaasd auto on|off         automatic mode (off: plan and report only)
     dcaasd freeze | thaw       keep the cluster at its size / let it scale again
     dcaasd drain RESOURCE      no launches there; its idle nodes drain and go
@@ -35,22 +36,46 @@ if os.path.isdir(os.path.join(COLLECTIONS, "ansible_collections", "dcaas", "clus
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError  # noqa: E402
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import ConfigError  # noqa: E402
-from ansible_collections.dcaas.cluster.plugins.module_utils.daemon import log, run_loop  # noqa: E402
+from ansible_collections.dcaas.cluster.plugins.module_utils.daemon import (  # noqa: E402
+    DaemonError,
+    log,
+    parse_listen,
+    read_status_token,
+    run_loop,
+)
 from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine, load_config  # noqa: E402
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError  # noqa: E402
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore, change_controls  # noqa: E402
 
 DEFAULT_CONFIG = os.environ.get("DCAAS_CONFIG", "/etc/dcaas/engine.json")
+# A status answer is a few kilobytes per resource; more is not the daemon's.
+STATUS_MAX_BYTES = 16 * 1024 * 1024
 
 
-def fetch_status(listen: str) -> dict:
-    host, _sep, port = listen.rpartition(":")
-    conn = http.client.HTTPConnection(host or "127.0.0.1", int(port), timeout=5)
+def fetch_status(listen: str, token: str | None) -> dict:
+    """The daemon's status; DaemonError for an answer that is not one, OSError if none comes."""
+    host, port = parse_listen(listen)
+    conn = http.client.HTTPConnection(host, port, timeout=5)
     try:
-        conn.request("GET", "/status")
-        return json.loads(conn.getresponse().read())
+        conn.request("GET", "/status", headers={"Authorization": f"Bearer {token}"} if token else {})
+        response = conn.getresponse()
+        body = response.read(STATUS_MAX_BYTES)
     finally:
         conn.close()
+    if response.status == 401:
+        raise DaemonError(
+            f"the status API at {listen} refused the token in the status_token_file: if the file was "
+            "replaced since the daemon started, restart it (systemctl restart dcaas-engine)"
+            if token
+            else f"the status API at {listen} wants a token: set status_auth: token in the config (the default)"
+        )
+    try:
+        data = json.loads(body) if response.status == 200 else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise DaemonError(f"the status API at {listen} answered HTTP {response.status} without a status")
+    return data
 
 
 def print_status(data: dict) -> None:
@@ -59,7 +84,7 @@ def print_status(data: dict) -> None:
     when = time.strftime("%H:%M:%S", time.localtime(last)) if last else "-"
     print(f"passes: {data.get('cycles')}  last: {when}")
     if data.get("error"):
-        print(f"last error: {data['error']}")
+        print(f"last pass failed ({data.get('consecutive_failures')} in a row): {data['error']}")
     print(f"jobs: {result.get('pending_jobs', 0)} pending, {result.get('running_jobs', 0)} running")
     for res, states in sorted((result.get("node_counts") or {}).items()):
         print(f"  {res:20s} " + "  ".join(f"{k}={v}" for k, v in sorted(states.items())))
@@ -96,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, lambda *_args: stop.set())
         try:
             return run_loop(cfg, stop)
-        except ValueError as exc:
+        except (ValueError, DaemonError) as exc:
+            # Cannot start as configured: exit 2, on which the unit does not
+            # restart (it would fail the same way until the admin acts).
             print(exc, file=sys.stderr)
             return 2
     if args.cmd == "once":
@@ -109,8 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if result.errors else 0
     if args.cmd == "status":
         try:
-            data = fetch_status(cfg.status_listen)
-        except (OSError, ValueError) as exc:
+            token = None if cfg.status_auth == "none" else read_status_token(cfg.status_token_file)
+            data = fetch_status(cfg.status_listen, token)
+        except DaemonError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        except (OSError, http.client.HTTPException) as exc:
             print(f"the daemon's status API at {cfg.status_listen} does not answer: {exc}", file=sys.stderr)
             return 1
         if args.json:

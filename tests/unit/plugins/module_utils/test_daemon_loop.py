@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
+from pathlib import Path
 
 import pytest
 from test_engine import CONFIG, NOW, FakeCloud, FakeWlm
@@ -121,9 +122,11 @@ def daemon_with(monkeypatch):
     return run
 
 
-def get_status(server, _cfg):
+def get_status(server, cfg):
+    token = Path(cfg.status_token_file).read_text().strip()
     host, port = server.server_address[:2]
-    with urllib.request.urlopen(f"http://{host}:{port}/status", timeout=5) as response:
+    request = urllib.request.Request(f"http://{host}:{port}/status", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())
 
 
