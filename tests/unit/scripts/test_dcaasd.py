@@ -119,12 +119,40 @@ def test_status_of_a_daemon_that_is_not_running(dcaasd, config_file, tmp_path, c
     assert code == 1 and f"status API at {listen} does not answer" in err
 
 
+def test_controls_on_a_state_file_that_cannot_be_written_say_why(dcaasd, config_file, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    cfg = config_file(state_file=str(tmp_path / "file" / "state.json"))
+    for argv in (["freeze"], ["auto", "off"], ["hold", "t-a-1"], ["drain", "a"]):
+        code, _out, err = run(dcaasd, capsys, "--config", cfg, *argv)
+        assert code == 1 and err.startswith(f"dcaasd {argv[0]} failed: ") and err.count("\n") == 1
+        assert "Error: [Errno" in err and str(tmp_path / "file") in err
+
+
+def test_controls_without_permission_say_run_as_root(dcaasd, config_file, monkeypatch, capsys):
+    def denied(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied", "/var/lib/dcaas/state.json.lock")
+
+    monkeypatch.setattr(dcaasd, "change_controls", denied)
+    code, _out, err = run(dcaasd, capsys, "--config", config_file(), "thaw")
+    assert code == 1 and "Permission denied" in err and err.rstrip().endswith("run dcaasd as root")
+
+
 class BrokenEngine:
     def __init__(self, exc):
         self.exc = exc
 
     def run_once(self, check_mode=False):
         raise self.exc
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [RecursionError("maximum recursion depth exceeded"), KeyError("nodes"), TypeError("x" * 10_000), ValueError("v")],
+)
+def test_once_reports_a_failed_pass_in_one_line(dcaasd, config_file, monkeypatch, capsys, exc):
+    monkeypatch.setattr(dcaasd, "build_engine", lambda *_a, **_k: BrokenEngine(exc))
+    code, _out, err = run(dcaasd, capsys, "--config", config_file(), "once")
+    assert code == 1 and err.startswith(f"dcaasd once failed: {type(exc).__name__}") and len(err) < 500
 
 
 @pytest.fixture
