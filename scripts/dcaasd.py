@@ -4,7 +4,8 @@
 
     dcaasd run                 reconcile in a loop; SIGTERM ends it after the current pass
     dcaasd once [--check]      one pass (--check: print the plan, change nothing)
-    dcaasd status [--json]     the running daemon's last pass, from its status API
+    dcaasd status [--json]     the running daemon's last pass, from its status API (as root:
+                               it sends the token in status_token_file)
     dcaasd auto on|off         automatic mode (off: plan and report only)
     dcaasd freeze | thaw       keep the cluster at its size / let it scale again
     dcaasd drain RESOURCE      no launches there; its idle nodes drain and go
@@ -33,24 +34,47 @@ COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__fil
 if os.path.isdir(os.path.join(COLLECTIONS, "ansible_collections", "dcaas", "cluster")):
     sys.path.insert(0, COLLECTIONS)
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError  # noqa: E402
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import ConfigError  # noqa: E402
-from ansible_collections.dcaas.cluster.plugins.module_utils.daemon import log, run_loop  # noqa: E402
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, ConfigError  # noqa: E402
+from ansible_collections.dcaas.cluster.plugins.module_utils.daemon import (  # noqa: E402
+    DaemonError,
+    describe,
+    log,
+    parse_listen,
+    read_status_token,
+    run_loop,
+)
 from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine, load_config  # noqa: E402
-from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError  # noqa: E402
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore, change_controls  # noqa: E402
 
 DEFAULT_CONFIG = os.environ.get("DCAAS_CONFIG", "/etc/dcaas/engine.json")
+# A status answer is a few kilobytes per resource; more is not the daemon's.
+STATUS_MAX_BYTES = 16 * 1024 * 1024
 
 
-def fetch_status(listen: str) -> dict:
-    host, _sep, port = listen.rpartition(":")
-    conn = http.client.HTTPConnection(host or "127.0.0.1", int(port), timeout=5)
+def fetch_status(listen: str, token: str | None) -> dict:
+    """The daemon's status; DaemonError for an answer that is not one, OSError if none comes."""
+    host, port = parse_listen(listen)
+    conn = http.client.HTTPConnection(host, port, timeout=5)
     try:
-        conn.request("GET", "/status")
-        return json.loads(conn.getresponse().read())
+        conn.request("GET", "/status", headers={"Authorization": f"Bearer {token}"} if token else {})
+        response = conn.getresponse()
+        body = response.read(STATUS_MAX_BYTES)
     finally:
         conn.close()
+    if response.status == 401:
+        raise DaemonError(
+            f"the status API at {listen} refused the token in the status_token_file: if the file was "
+            "replaced since the daemon started, restart it (systemctl restart dcaas-engine)"
+            if token
+            else f"the status API at {listen} wants a token: set status_auth: token in the config (the default)"
+        )
+    try:
+        data = json.loads(body) if response.status == 200 else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise DaemonError(f"the status API at {listen} answered HTTP {response.status} without a status")
+    return data
 
 
 def print_status(data: dict) -> None:
@@ -59,7 +83,7 @@ def print_status(data: dict) -> None:
     when = time.strftime("%H:%M:%S", time.localtime(last)) if last else "-"
     print(f"passes: {data.get('cycles')}  last: {when}")
     if data.get("error"):
-        print(f"last error: {data['error']}")
+        print(f"last pass failed ({data.get('consecutive_failures')} in a row): {data['error']}")
     print(f"jobs: {result.get('pending_jobs', 0)} pending, {result.get('running_jobs', 0)} running")
     for res, states in sorted((result.get("node_counts") or {}).items()):
         print(f"  {res:20s} " + "  ".join(f"{k}={v}" for k, v in sorted(states.items())))
@@ -72,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"engine configuration (default {DEFAULT_CONFIG})")
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("run", help="reconcile in a loop")
-    once = sub.add_parser("once", help="one reconcile pass")
-    once.add_argument("--check", action="store_true", help="print the plan, change nothing")
-    status = sub.add_parser("status", help="the running daemon's last pass")
-    status.add_argument("--json", action="store_true")
+    sub.add_parser("once", help="one reconcile pass").add_argument(
+        "--check", action="store_true", help="print the plan, change nothing"
+    )
+    sub.add_parser("status", help="the running daemon's last pass").add_argument("--json", action="store_true")
     auto = sub.add_parser("auto", help="automatic mode on or off")
     auto.add_argument("mode", choices=["on", "off"])
     sub.add_parser("freeze", help="keep the cluster at its current size")
@@ -84,41 +108,58 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(verb, help=f"{verb} a {what.lower()}").add_argument("name", metavar=what)
     args = parser.parse_args(argv)
 
+    command = {"run": run, "once": once, "status": status}.get(args.cmd, control)
     try:
-        cfg = load_config(None, args.config)
+        return command(load_config(None, args.config), args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except DaemonError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except Exception as exc:
+        # One line an admin can act on, never a traceback: whatever the
+        # state file, the WLM or the cloud holds, the command says what failed.
+        hint = "; run dcaasd as root" if isinstance(exc, PermissionError) else ""
+        print(f"dcaasd {args.cmd} failed: {describe(exc)}{hint}", file=sys.stderr)
+        return 1
 
-    if args.cmd == "run":
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_args: stop.set())
-        try:
-            return run_loop(cfg, stop)
-        except ValueError as exc:
-            print(exc, file=sys.stderr)
-            return 2
-    if args.cmd == "once":
-        try:
-            result = build_engine(cfg, log=log).run_once(check_mode=args.check)
-        except (ValueError, CommandError, CloudError) as exc:
-            print(exc, file=sys.stderr)
-            return 1
-        print(json.dumps(result.to_dict(), indent=1))
-        return 1 if result.errors else 0
-    if args.cmd == "status":
-        try:
-            data = fetch_status(cfg.status_listen)
-        except (OSError, ValueError) as exc:
-            print(f"the daemon's status API at {cfg.status_listen} does not answer: {exc}", file=sys.stderr)
-            return 1
-        if args.json:
-            print(json.dumps(data, indent=1))
-        else:
-            print_status(data)
-        return 0
 
+def run(cfg: Config, _args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_args: stop.set())
+    try:
+        return run_loop(cfg, stop)
+    except (ValueError, DaemonError) as exc:
+        # Cannot start as configured: exit 2, on which the unit does not
+        # restart (it would fail the same way until the admin acts).
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def once(cfg: Config, args: argparse.Namespace) -> int:
+    result = build_engine(cfg, log=log).run_once(check_mode=args.check)
+    print(json.dumps(result.to_dict(), indent=1))
+    return 1 if result.errors else 0
+
+
+def status(cfg: Config, args: argparse.Namespace) -> int:
+    token = None if cfg.status_auth == "none" else read_status_token(cfg.status_token_file)
+    try:
+        data = fetch_status(cfg.status_listen, token)
+    except (OSError, http.client.HTTPException) as exc:
+        raise DaemonError(f"the daemon's status API at {cfg.status_listen} does not answer: {describe(exc)}") from None
+    if args.json:
+        print(json.dumps(data, indent=1))
+    else:
+        print_status(data)
+    return 0
+
+
+def control(cfg: Config, args: argparse.Namespace) -> int:
     if args.cmd in ("drain", "restore") and cfg.resource(args.name) is None:
         names = ", ".join(r.name for r in cfg.resources)
         print(f"unknown resource {args.name!r}; configured resources: {names}", file=sys.stderr)
