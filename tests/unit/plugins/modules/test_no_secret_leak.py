@@ -314,3 +314,29 @@ def test_instance_check_mode_at_vvv_reads_well_and_never_shows_the_password(tmp_
 
     assert f"name: {cluster}-head" in out and "status: planned" in out and "changed=1" in out, out
     assert (marker in out, marker in logged) == (False, False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wrong", [False, True], ids=["unreachable-cloud", "config-not-a-mapping"])
+def test_inventory_at_vvv_never_shows_the_password(tmp_path, wrong):
+    marker = new_marker()
+    config: Any = {
+        "cluster": "demo",
+        "cloud": {
+            "provider": "openstack",
+            "options": {
+                "auth": {"auth_url": f"http://127.0.0.1:{closed_port()}/v3", "username": "u", "password": marker},
+                "timeout": 5,
+            },
+        },
+        "resources": [{"name": "small", "flavor": "m1", "image": "img", "cores": 2, "memory_mb": 2048}],
+    }
+    if wrong:
+        config = f"password: {marker}"  # a mapping's text where a mapping belongs
+    source = tmp_path / "dynamic_cluster.yml"
+    source.write_text(yaml.safe_dump({"plugin": "dcaas.cluster.dynamic_cluster", "config": config}))
+    proc = run_ansible("ansible-inventory", "-vvv", "-i", str(source), "--list", timeout=120)
+    out = proc.stdout + proc.stderr
+
+    assert ("must be a mapping" if wrong else "cannot observe the cluster") in out, out
+    assert marker not in out
