@@ -20,6 +20,7 @@ What is real and what is not:
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import socket
 import sys
@@ -36,7 +37,7 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.local import DEFAULT_SOCKET
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import Instance, InstanceStatus
 from ansible_collections.dcaas.cluster.plugins.modules import cluster_info, instance, scale
-from ansible_collections.dcaas.cluster.tests.unit.roles.ansible_cli import run_ansible
+from ansible_collections.dcaas.cluster.tests.unit.roles.ansible_cli import REPO, run_ansible
 
 HIDDEN = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 
@@ -339,4 +340,81 @@ def test_inventory_at_vvv_never_shows_the_password(tmp_path, wrong):
     out = proc.stdout + proc.stderr
 
     assert ("must be a mapping" if wrong else "cannot observe the cluster") in out, out
+    assert marker not in out
+
+
+@pytest.mark.slow
+def test_role_preflight_and_config_file_at_vvv_and_diff_never_show_the_password(tmp_path):
+    marker = new_marker()
+    config = {
+        "cluster": "demo",
+        "cloud": {"provider": "openstack", "options": {"auth": {"username": "admin", "password": marker}}},
+        "resources": [{"name": "small", "flavor": "m1", "image": "img", "cores": 2, "memory_mb": 2048, "max": 4}],
+    }
+    role = {
+        "role": "dcaas.cluster.dynamic_cluster",
+        "vars": {
+            "dynamic_cluster_config": config,
+            "dynamic_cluster_config_file": str(tmp_path / "etc" / "engine.json"),
+            "dynamic_cluster_state_dir": str(tmp_path / "state"),
+            "dynamic_cluster_service_state": "stopped",  # no restart handler: no systemd here
+        },
+    }
+    plays = [{"hosts": "localhost", "gather_facts": True, "roles": [role]}]
+    # Check mode: the role would also install a systemd unit on this machine.
+    tags = "dynamic_cluster_preflight,dynamic_cluster_configure"
+    out, logged = playbook(tmp_path, "--check", "--diff", "--tags", tags, plays=plays)
+
+    assert "Write the engine configuration" in out and "failed=0" in out, out
+    assert (marker in out, marker in logged) == (False, False)
+
+
+@pytest.mark.slow
+def test_controller_preflight_at_vvv_never_shows_the_password(tmp_path):
+    marker = new_marker()
+    wheelhouse = tmp_path / "wheels"
+    wheelhouse.mkdir()
+    (wheelhouse / "podman-5.8.0-py3-none-any.whl").write_text("")  # no download
+    variables = {
+        "dcaas_engine": {
+            "cluster": "demo",
+            "cloud": {"provider": "openstack", "options": {"auth": {"password": marker}}},
+            "resources": [{"name": "small", "flavor": "m1", "image": "img", "cores": 2, "memory_mb": 2048}],
+        },
+        "dcaas_secrets_dir": str(tmp_path / "secrets"),
+        "dcaas_wheelhouse": str(wheelhouse),
+    }
+    preflight = os.path.join(REPO, "playbooks", "tasks", "controller_preflight.yml")
+    check = {
+        "name": "The validated configuration is kept",
+        "ansible.builtin.assert": {"that": "dcaas_engine_config.resources[0].max == 10", "quiet": True},
+    }
+    tasks = [{"name": "Controller preflight", "ansible.builtin.import_tasks": preflight}, check]
+    plays = [{"hosts": "localhost", "gather_facts": False, "vars": variables, "tasks": tasks}]
+    out, logged = playbook(tmp_path, plays=plays)
+
+    assert "failed=0" in out, out
+    assert (marker in out, marker in logged) == (False, False)
+
+
+@pytest.mark.slow
+def test_a_bad_engine_config_is_still_named_field_by_field(tmp_path):
+    # Hiding the configuration must not hide what is wrong with it.
+    marker = new_marker()
+    variables = {
+        "dcaas_engine": {
+            "cluster": "demo",
+            "cloud": {"provider": "openstack", "options": {"auth": {"password": marker}}},
+            "resources": [{"name": "Small", "flavor": "m1", "image": "img", "cores": 2, "memory_mb": 2048}],
+        },
+        "dcaas_secrets_dir": str(tmp_path / "secrets"),
+        "dcaas_wheelhouse": str(tmp_path),
+    }
+    preflight = os.path.join(REPO, "playbooks", "tasks", "controller_preflight.yml")
+    tasks = [{"name": "Controller preflight", "ansible.builtin.import_tasks": preflight}]
+    out, _ = playbook(
+        tmp_path, plays=[{"hosts": "localhost", "gather_facts": False, "vars": variables, "tasks": tasks}]
+    )
+
+    assert "resources[0].name: 'Small' is not a valid name" in out, out
     assert marker not in out
