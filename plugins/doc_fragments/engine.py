@@ -13,6 +13,11 @@ options:
         cloud provider, resources, timers, limits), the same document the
         C(dynamic_cluster) role renders to C(/etc/dcaas/engine.json).
       - See C(docs/engine-config.md) in the collection for every field.
+      - It holds the cloud's credentials, so it is not logged on the host and the result shows it as
+        C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER). Values of keys such as C(password), C(secret), C(token)
+        or C(key) in the configuration, given here or in O(config_file), are masked wherever they would
+        appear in the result; other values, such as names and numbers, are not, so node names and counts
+        stay readable.
       - Mutually exclusive with O(config_file).
     type: dict
   config_file:

@@ -33,8 +33,13 @@ options:
     type: str
     choices: [dcaas.cluster.dynamic_cluster]
   config:
-    description: The engine configuration as a mapping (as for M(dcaas.cluster.scale)).
-    type: dict
+    description:
+      - The engine configuration as a mapping (as for M(dcaas.cluster.scale)).
+      - Inventory options cannot be C(no_log), so the plugin masks the values of credential keys
+        (C(password), C(secret), C(token), C(key)...) in every error and warning it gives. The option is
+        not type-checked by Ansible, which would quote a wrong value whole; the plugin checks that it is
+        a mapping without quoting it.
+    type: raw
   config_file:
     description:
       - Path to the engine configuration file (JSON or YAML) on the controller.
@@ -73,6 +78,7 @@ from ansible.utils.unsafe_proxy import wrap_var
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import ConfigError
 from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine, load_config
+from ansible_collections.dcaas.cluster.plugins.module_utils.redact import config_secrets, mask, secret_values
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
 
 _SAFE = re.compile(r"[^A-Za-z0-9_]")
@@ -93,15 +99,19 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         config_file = self.get_option("config_file")
         if config_file and not os.path.isabs(config_file):
             config_file = os.path.join(os.path.dirname(os.path.abspath(path)), config_file)
+        config = self.get_option("config")
+        secrets = secret_values(config)
         try:
-            cfg = load_config(self.get_option("config"), config_file)
+            cfg = load_config(config, config_file)
+            secrets |= config_secrets(cfg)
             result = build_engine(cfg).run_once(check_mode=True)
         except (ConfigError, ValueError) as exc:
-            raise AnsibleParserError(f"dcaas.cluster.dynamic_cluster: {exc}") from None
+            raise AnsibleParserError(mask(f"{self.NAME}: {exc}", secrets)) from None
         except (CommandError, CloudError) as exc:
+            message = mask(f"{self.NAME}: cannot observe the cluster: {exc}", secrets)
             if self.get_option("fail_on_errors"):
-                raise AnsibleParserError(f"dcaas.cluster.dynamic_cluster: cannot observe the cluster: {exc}") from None
-            self.display.warning(f"dcaas.cluster.dynamic_cluster: cannot observe the cluster: {exc}")
+                raise AnsibleParserError(message) from None
+            self.display.warning(message)
             return {"cluster": None, "nodes": [], "unfit_jobs": [], "pending_jobs": 0, "running_jobs": 0}
         out = result.to_dict()
         return {

@@ -16,7 +16,8 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
 
 ENGINE_ARGS = {
-    "config": {"type": "dict"},
+    # It holds the cloud's credentials: modules then call redact.hide_options (see why there).
+    "config": {"type": "dict", "no_log": True},
     "config_file": {"type": "path"},
     "state_file": {"type": "path"},
 }

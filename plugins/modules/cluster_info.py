@@ -98,6 +98,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import (
     build_engine,
     load_config,
 )
+from ansible_collections.dcaas.cluster.plugins.module_utils.redact import config_secrets, hide_options, warn
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
 
 
@@ -110,9 +111,12 @@ def main() -> None:
         required_one_of=ENGINE_REQUIRED_ONE_OF,
         supports_check_mode=True,
     )
+    config = hide_options(module, ["config"])["config"]
     p = module.params
     try:
-        engine = build_engine(load_config(p["config"], p["config_file"], p["state_file"]))
+        cfg = load_config(config, p["config_file"], p["state_file"])
+        module.no_log_values |= config_secrets(cfg)
+        engine = build_engine(cfg)
         result = engine.run_once(check_mode=True)
     except (ConfigError, ValueError) as exc:
         module.fail_json(msg=str(exc))
@@ -137,7 +141,7 @@ def main() -> None:
             for j in result.observed.jobs
         ]
     for warning in result.warnings:
-        module.warn(warning)
+        warn(module, warning)
     module.exit_json(
         changed=False,
         nodes=out["nodes"],

@@ -45,7 +45,9 @@ options:
     default: local
     choices: [local, openstack]
   provider_options:
-    description: Provider settings, as C(cloud.options) of the engine configuration.
+    description:
+      - Provider settings, as C(cloud.options) of the engine configuration.
+      - Not logged and not shown in the result, since it can hold the cloud's credentials.
     type: dict
     default: {}
   image:
@@ -70,11 +72,16 @@ options:
     description: Cloud project.
     type: str
   options:
-    description: Provider settings for this instance only (for the local cloud e.g. C(mounts), C(volumes), C(cap_add)).
+    description:
+      - Provider settings for this instance only (for the local cloud e.g. C(mounts), C(volumes), C(cap_add);
+        for OpenStack C(auth) or C(cloud) of another project).
+      - Not logged and not shown in the result, like O(provider_options).
     type: dict
     default: {}
   user_data:
-    description: cloud-init user-data for the first boot.
+    description:
+      - cloud-init user-data for the first boot.
+      - Not logged and not shown in the result, since it can hold passwords and keys.
     type: str
     default: "#cloud-config\n{}\n"
   state:
@@ -124,6 +131,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Instance,
     Resource,
 )
+from ansible_collections.dcaas.cluster.plugins.module_utils.redact import hide_options
 
 
 def as_dict(inst: Instance) -> dict:
@@ -145,20 +153,21 @@ def main() -> None:
             "name": {"type": "str", "required": True},
             "role": {"type": "str", "default": "head", "choices": ["head", "login", "nfs", "ldap", "server"]},
             "provider": {"type": "str", "default": "local", "choices": ["local", "openstack"]},
-            "provider_options": {"type": "dict", "default": {}},
+            "provider_options": {"type": "dict", "default": {}, "no_log": True},
             "image": {"type": "str"},
             "flavor": {"type": "str", "default": "local"},
             "cores": {"type": "int", "default": 1},
             "memory_mb": {"type": "int", "default": 1024},
             "zone": {"type": "str"},
             "tenant": {"type": "str"},
-            "options": {"type": "dict", "default": {}},
-            "user_data": {"type": "str", "default": "#cloud-config\n{}\n"},
+            "options": {"type": "dict", "default": {}, "no_log": True},
+            "user_data": {"type": "str", "default": "#cloud-config\n{}\n", "no_log": True},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         },
         required_if=[("state", "present", ("image",))],
         supports_check_mode=True,
     )
+    hidden = hide_options(module, ["provider_options", "options", "user_data"])
     p = module.params
     if not NAME_RE.match(p["cluster"]):
         module.fail_json(msg=f"cluster: {p['cluster']!r} is not a valid name; use {NAME_HINT}")
@@ -170,10 +179,10 @@ def main() -> None:
         memory_mb=p["memory_mb"],
         zone=p["zone"],
         tenant=p["tenant"],
-        options=p["options"],
+        options=hidden["options"],
     )
     try:
-        cloud = make_provider_for(p["provider"], p["cluster"], p["provider_options"], [res])
+        cloud = make_provider_for(p["provider"], p["cluster"], hidden["provider_options"], [res])
         existing = next((i for i in cloud.list_instances() if i.name == p["name"]), None)
         if p["state"] == "absent":
             if existing is not None and not module.check_mode:
@@ -184,7 +193,7 @@ def main() -> None:
         if module.check_mode:
             module.exit_json(changed=True, instance={"name": p["name"], "role": p["role"], "status": "planned"})
         labels = {LABEL_CLUSTER: p["cluster"], LABEL_ROLE: p["role"], LABEL_RESOURCE: p["name"]}
-        inst = cloud.create(LaunchSpec(name=p["name"], resource=res, user_data=p["user_data"], labels=labels))
+        inst = cloud.create(LaunchSpec(name=p["name"], resource=res, user_data=hidden["user_data"], labels=labels))
     except (CloudError, ValueError) as exc:
         module.fail_json(msg=f"instance {p['name']!r}: {exc}")
     module.exit_json(changed=True, instance=as_dict(inst))

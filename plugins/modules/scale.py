@@ -184,6 +184,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import (
     build_engine,
     load_config,
 )
+from ansible_collections.dcaas.cluster.plugins.module_utils.redact import config_secrets, hide_options, warn
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import change_controls
 
@@ -218,9 +219,11 @@ def main() -> None:
         required_one_of=ENGINE_REQUIRED_ONE_OF,
         supports_check_mode=True,
     )
+    config = hide_options(module, ["config"])["config"]
     p = module.params
     try:
-        cfg = load_config(p["config"], p["config_file"], p["state_file"])
+        cfg = load_config(config, p["config_file"], p["state_file"])
+        module.no_log_values |= config_secrets(cfg)
         engine = build_engine(cfg)
     except (ConfigError, ValueError) as exc:
         module.fail_json(msg=str(exc))
@@ -243,9 +246,9 @@ def main() -> None:
     if controls is None:
         controls = engine.store.load()[1]
     for warning in result.warnings:
-        module.warn(warning)
+        warn(module, warning)
     for error in result.errors:
-        module.warn(error)
+        warn(module, error)
     diff = {"before": _counts(out), "after": _counts(out, out["plan"])}
     module.exit_json(
         changed=result.changed or controls_changed,

@@ -8,8 +8,11 @@ cluster is covered by the integration test.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from ansible import constants as C
+from ansible.errors import AnsibleParserError
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import fragment_loader
@@ -18,6 +21,7 @@ from ansible.utils.plugin_docs import get_docstring
 
 from ansible_collections.dcaas.cluster.plugins.inventory import dynamic_cluster
 from ansible_collections.dcaas.cluster.plugins.inventory.dynamic_cluster import InventoryModule, group_name
+from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError
 
 DATA = {
     "cluster": "demo",
@@ -108,3 +112,50 @@ def test_verify_file_wants_the_plugin_suffix(tmp_path, plugin):
     other = tmp_path / "hosts.yml"
     other.write_text("all: {}\n")
     assert plugin.verify_file(str(good)) and not plugin.verify_file(str(other))
+
+
+# --- credentials ---------------------------------------------------------------
+# Inventory options cannot be no_log: the plugin masks credentials itself.
+
+MARKER = "dcaasmarker5f1e07c2"
+SECRET_CONFIG = {
+    "cluster": "demo",
+    "cloud": {"provider": "openstack", "options": {"auth": {"username": "demo", "password": MARKER}}},
+    "resources": [{"name": "small", "flavor": "m1", "image": "img", "cores": 2, "memory_mb": 2048}],
+}
+
+
+def quoting_the_password(cfg):
+    # As an SDK might: an error that carries the credentials it was given.
+    raise CloudError("transient", f"cannot reach https://demo:{MARKER}@keystone.example/v3")
+
+
+def test_errors_and_warnings_never_quote_credentials(plugin, monkeypatch):
+    monkeypatch.setattr(dynamic_cluster, "build_engine", quoting_the_password)
+    plugin.set_options(direct={"plugin": plugin.NAME, "config": SECRET_CONFIG})
+    with pytest.raises(AnsibleParserError) as err:
+        plugin._fetch("dynamic_cluster.yml")
+    assert "cannot reach https://demo:********@keystone.example/v3" in str(err.value)
+
+    warnings = []
+    monkeypatch.setattr(plugin.display, "warning", warnings.append)
+    plugin.set_options(direct={"plugin": plugin.NAME, "config": SECRET_CONFIG, "fail_on_errors": False})
+    assert plugin._fetch("dynamic_cluster.yml")["nodes"] == []
+    assert len(warnings) == 1 and "demo:********@" in warnings[0], warnings
+
+
+def test_credentials_of_a_config_file_are_masked_too(plugin, monkeypatch, tmp_path):
+    (tmp_path / "engine.json").write_text(json.dumps(SECRET_CONFIG))
+    monkeypatch.setattr(dynamic_cluster, "build_engine", quoting_the_password)
+    plugin.set_options(direct={"plugin": plugin.NAME, "config_file": str(tmp_path / "engine.json")})
+    with pytest.raises(AnsibleParserError) as err:
+        plugin._fetch(str(tmp_path / "dynamic_cluster.yml"))
+    assert "demo:********@" in str(err.value)
+
+
+def test_a_config_that_is_not_a_mapping_is_not_quoted(plugin):
+    plugin.set_options(direct={"plugin": plugin.NAME, "config": f"password: {MARKER}"})
+    with pytest.raises(AnsibleParserError) as err:
+        plugin._fetch("dynamic_cluster.yml")
+    assert "the configuration must be a mapping" in str(err.value)
+    assert MARKER not in str(err.value)
