@@ -13,7 +13,9 @@ What it runs, all through the Runner (tests replay real captured output):
   The 22.05 ``scontrol`` has no ``--json``. The readers also accept the
   shapes newer Slurm prints (numbers as ``{"set", "infinite", "number"}``,
   states as lists), which cost a few lines and keep an upgrade from
-  silently misreading the queue.
+  silently misreading the queue. An answer they cannot read whole, such
+  as Slurm 24.11's ``sinfo --json`` (no per-node list), is refused with
+  CommandError, never read as fewer nodes or jobs.
 - ``scontrol update NodeName=... State=DRAIN|RESUME [Reason=...]``,
   ``scontrol update NodeName=... NodeAddr=...`` and
   ``scontrol delete NodeName=...``.
