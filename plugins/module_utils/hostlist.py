@@ -23,7 +23,12 @@ from collections.abc import Iterable
 _NAME_RE = re.compile(r"^[^\[\],\s]+$")
 # The last run of digits in a name is the part a host list compresses.
 _NUMBERED_RE = re.compile(r"^(.*?)(\d+)(\D*)$")
-_RANGE_RE = re.compile(r"^(\d+)(?:-(\d+))?$")
+# ASCII digits only: int() would also read other scripts' digits, and
+# twenty of them are more than any host number (it also keeps int() cheap).
+_RANGE_RE = re.compile(r"^([0-9]{1,20})(?:-([0-9]{1,20}))?$")
+# Longer than any host name (Linux allows 64 characters, DNS 253). Refusing
+# longer names also bounds the memory an expansion takes, with ``limit``.
+MAX_NAME = 255
 
 # squeue/scontrol print these for "no nodes".
 _EMPTY = ("", "(null)", "None", "N/A")
@@ -33,6 +38,11 @@ class HostlistError(ValueError):
     """A host list or a host name that cannot be parsed or written."""
 
 
+def _quote(text: str) -> str:
+    """``text`` for a message: quoted, and cut short if long."""
+    return repr(text) if len(text) <= 80 else f"{text[:80]!r}..."
+
+
 def _split_top(text: str) -> list[str]:
     """Split at commas that are not inside brackets."""
     items, depth, start = [], 0, 0
@@ -40,16 +50,16 @@ def _split_top(text: str) -> list[str]:
         if ch == "[":
             depth += 1
             if depth > 1:
-                raise HostlistError(f"host list {text!r}: nested '[' at position {i}")
+                raise HostlistError(f"host list {_quote(text)}: nested '[' at position {i}")
         elif ch == "]":
             depth -= 1
             if depth < 0:
-                raise HostlistError(f"host list {text!r}: ']' without '[' at position {i}")
+                raise HostlistError(f"host list {_quote(text)}: ']' without '[' at position {i}")
         elif ch == "," and depth == 0:
             items.append(text[start:i])
             start = i + 1
     if depth:
-        raise HostlistError(f"host list {text!r}: '[' is not closed")
+        raise HostlistError(f"host list {_quote(text)}: '[' is not closed")
     items.append(text[start:])
     return [item.strip() for item in items if item.strip()]
 
@@ -60,10 +70,12 @@ def _bracket_ranges(text: str, body: str) -> list[tuple[int, int, int]]:
     for part in body.split(","):
         m = _RANGE_RE.match(part.strip())
         if not m:
-            raise HostlistError(f"host list {text!r}: {part!r} in [{body}] is not a number or a range like 1-5")
+            raise HostlistError(
+                f"host list {_quote(text)}: {_quote(part)} in brackets is not a number or a range like 1-5"
+            )
         lo, hi = m.group(1), m.group(2) or m.group(1)
         if int(hi) < int(lo):
-            raise HostlistError(f"host list {text!r}: range {part} runs backwards")
+            raise HostlistError(f"host list {_quote(text)}: range {part} runs backwards")
         ranges.append((int(lo), int(hi), len(lo)))
     return ranges
 
@@ -72,18 +84,26 @@ def expand(hostlist: str | None, limit: int = 100_000) -> list[str]:
     """All names in ``hostlist``, in the order written.
 
     ``limit`` guards against a typo such as ``n[1-100000000]`` exhausting
-    memory: a longer list raises HostlistError before any name is made.
+    memory: a longer list raises HostlistError before any name is made,
+    as does a name longer than MAX_NAME. Raises nothing but HostlistError.
     """
-    if hostlist is None or hostlist.strip() in _EMPTY:
+    if hostlist is None:
+        return []
+    if not isinstance(hostlist, str):
+        raise HostlistError(f"a host list is text, not {type(hostlist).__name__}")
+    if hostlist.strip() in _EMPTY:
         return []
     names: list[str] = []
     for item in _split_top(hostlist.strip()):
         # Literal pieces and bracket groups alternate; re.split keeps the groups.
         pieces = re.split(r"\[([^\]]*)\]", item)
         groups = [_bracket_ranges(hostlist, p) for p in pieces[1::2]]
+        length = sum(map(len, pieces[::2])) + sum(max(w, len(str(hi))) for g in groups for _lo, hi, w in g)
+        if length > MAX_NAME:
+            raise HostlistError(f"host list {_quote(hostlist)} has a name longer than {MAX_NAME} characters")
         count = math.prod(sum(hi - lo + 1 for lo, hi, _width in g) for g in groups)
         if len(names) + count > limit:
-            raise HostlistError(f"host list {hostlist[:80]!r} has more than {limit} names")
+            raise HostlistError(f"host list {_quote(hostlist)} has more than {limit} names")
         choices: list[list[str]] = []
         for i, piece in enumerate(pieces):
             if i % 2 == 0:

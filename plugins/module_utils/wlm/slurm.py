@@ -13,7 +13,9 @@ What it runs, all through the Runner (tests replay real captured output):
   The 22.05 ``scontrol`` has no ``--json``. The readers also accept the
   shapes newer Slurm prints (numbers as ``{"set", "infinite", "number"}``,
   states as lists), which cost a few lines and keep an upgrade from
-  silently misreading the queue.
+  silently misreading the queue. An answer they cannot read whole, such
+  as Slurm 24.11's ``sinfo --json`` (no per-node list), is refused with
+  CommandError, never read as fewer nodes or jobs.
 - ``scontrol update NodeName=... State=DRAIN|RESUME [Reason=...]``,
   ``scontrol update NodeName=... NodeAddr=...`` and
   ``scontrol delete NodeName=...``.
@@ -29,8 +31,8 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import math
 import re
+import reprlib
 import shlex
 from collections.abc import Iterable
 from dataclasses import replace
@@ -65,6 +67,23 @@ RUNNING_STATES = frozenset(
 PENDING_STATES = frozenset({"PENDING", "REQUEUED"})
 # Pending, but only a person can release them.
 HELD_STATES = frozenset({"REQUEUE_HOLD", "RESV_DEL_HOLD", "SPECIAL_EXIT", "REQUEUE_FED"})
+# Ended (REVOKED: a federated job that runs on a sibling cluster). A job
+# whose state is in none of these sets fails the whole answer (_job_states).
+FINISHED_STATES = frozenset(
+    {
+        "COMPLETED",
+        "CANCELLED",
+        "FAILED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "PREEMPTED",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "OUT_OF_MEMORY",
+        "REVOKED",
+    }
+)
+_JOB_STATES = RUNNING_STATES | PENDING_STATES | HELD_STATES | FINISHED_STATES
 
 # Pending reasons that more nodes can cure. "PartitionConfig" and
 # "PartitionNodeLimit" are what a partition of dynamic nodes reports while it
@@ -139,27 +158,72 @@ class SlurmConfigError(ValueError):
     """The adapter's options cannot produce a worker's join configuration."""
 
 
+# Slurm's numeric fields are at most 64 bits wide, and none that the
+# readers use is negative: anything outside is not a value Slurm printed.
+_MAX_NUMBER = 2**64
+_DIGITS_RE = re.compile(r"[0-9]{1,20}")
+
+# A node's base state: 22.05 prints it alone in 'state' (flags apart, in
+# 'state_flags'), newer Slurm first in the 'state' list. A state without one
+# says nothing about whether the node has jobs.
+_NODE_BASE_STATES = frozenset({"UNKNOWN", "DOWN", "IDLE", "ALLOCATED", "ERROR", "MIXED", "FUTURE"})
+
+# Values echoed in messages: short, one line, and safe for any JSON tree
+# (depth-limited, so a deeply nested value cannot overflow the stack).
+_SHOW = reprlib.Repr()
+_SHOW.maxstring = _SHOW.maxother = 100
+_SHOW.maxlevel = 2
+
+
+def _show(value: Any) -> str:
+    return _SHOW.repr(value)
+
+
 def _number(value: Any) -> int | None:
-    """An integer field: None when unset or unlimited (22.05 plain ints, newer {set, infinite, number})."""
+    """An integer field: None when unset or unlimited (22.05 plain ints, newer {set, infinite, number}).
+
+    Raises ValueError for what Slurm would not print as a number (a word,
+    true/false, a fraction, NaN or inf, a list, a nested object, a
+    negative or more than 64-bit value); _Record.number says what then.
+    """
     if isinstance(value, dict):
-        if not value.get("set", True) or value.get("infinite"):
+        is_set, infinite = value.get("set", True), value.get("infinite", False)
+        if not isinstance(is_set, bool) or not isinstance(infinite, bool) or "number" not in value:
+            raise ValueError(f"is not a number or a {{set, infinite, number}} object: {_show(value)}")
+        if not is_set or infinite:
             return None
-        value = value.get("number")
-    if isinstance(value, bool) or value is None:
+        value = value["number"]
+        if isinstance(value, (dict, list)):
+            raise ValueError(f"holds {_show(value)} where a number belongs")
+    if value is None:
         return None
-    try:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif (isinstance(value, float) and value.is_integer()) or (isinstance(value, str) and _DIGITS_RE.fullmatch(value)):
         number = int(value)
-    except (TypeError, ValueError):
-        return None
+    else:
+        raise ValueError(f"is not a whole number: {_show(value)}")
+    if number < 0:
+        raise ValueError(f"is negative: {number}")
+    if number >= _MAX_NUMBER:
+        raise ValueError("is more than 64 bits wide")
     return None if number in _NO_VALUES else number
 
 
 def _words(value: Any) -> set[str]:
-    """State words in upper case, from 'idle', 'IDLE+DRAIN' or ['IDLE', 'DRAIN']."""
+    """State words in upper case, from 'idle', 'IDLE+DRAIN' or ['IDLE', 'DRAIN'].
+
+    Raises ValueError for any other shape.
+    """
     if value is None:
         return set()
-    items = value if isinstance(value, list) else str(value).split("+")
-    return {str(item).strip().upper() for item in items if str(item).strip()}
+    if isinstance(value, str):
+        items = value.split("+")
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        items = value
+    else:
+        raise ValueError(f"is not a state word or a list of them: {_show(value)}")
+    return {item.strip().upper() for item in items if item.strip()}
 
 
 def _text(value: Any) -> str | None:
@@ -169,6 +233,64 @@ def _text(value: Any) -> str | None:
 def _list(value: Any) -> list[str]:
     text = _text(value)
     return [part for part in text.split(",") if part] if text else []
+
+
+class _Record:
+    """One record of a JSON answer, read field by field.
+
+    A field of the wrong type fails the whole answer (CommandError naming
+    the command, the record and the field): a record read halfway, or
+    skipped, could make a busy node look free or a node look gone. A field
+    that is missing or null reads as unset, as Slurm prints unset fields.
+
+    Numbers follow the same rule for every field: one that is no number
+    fails the answer, also where a wrong value would only cost a launch (a
+    job's cpus), since it means the answer is not in the format this code
+    reads. Unset (missing, null, ``set: false``, Slurm's NO_VAL) is None;
+    where that would be read as 0 and make a busy node look free
+    (``alloc_cpus``), or a record could not be named (``job_id``), the
+    caller asks for ``required`` and unset fails the answer too.
+    """
+
+    def __init__(self, argv: tuple[str, ...], where: str, rec: Any):
+        self.argv = argv
+        self.where = where
+        if not isinstance(rec, dict):
+            raise self.error(f"is {type(rec).__name__} {_show(rec)}, not an object")
+        self.rec = rec
+
+    def error(self, problem: str) -> CommandError:
+        return CommandError(self.argv, 0, "", f"{self.where} {problem}")
+
+    def number(self, key: str, required: bool = False) -> int | None:
+        try:
+            number = _number(self.rec.get(key))
+        except ValueError as exc:
+            raise self.error(f"field {key!r} {exc}") from None
+        if number is None and required:
+            raise self.error(f"has no {key!r} (got {_show(self.rec.get(key))})")
+        return number
+
+    def text(self, key: str) -> str | None:
+        value = self.rec.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self.error(f"field {key!r} is not text: {_show(value)}")
+        return _text(value)
+
+    def words(self, key: str) -> set[str]:
+        try:
+            return _words(self.rec.get(key))
+        except ValueError as exc:
+            raise self.error(f"field {key!r} {exc}") from None
+
+
+def _records(argv: tuple[str, ...], data: dict, key: str, why_missing: str = "") -> list[_Record]:
+    """The list ``data[key]`` as records; an empty list is an empty cluster, anything but a list an error."""
+    records = data.get(key)
+    if not isinstance(records, list):
+        got = f"its keys: {_show(sorted(data))}" if key not in data else f"{type(records).__name__} {_show(records)}"
+        raise CommandError(argv, 0, "", f"the answer has no {key!r} list (got {got}){why_missing}")
+    return [_Record(argv, f"{key}[{i}]", rec) for i, rec in enumerate(records)]
 
 
 def parse_constraint(constraint: str | None) -> tuple[frozenset[str], str | None]:
@@ -183,7 +305,7 @@ def parse_constraint(constraint: str | None) -> tuple[frozenset[str], str | None
         return frozenset(), None
     if _SIMPLE_CONSTRAINT_RE.match(text):
         return frozenset(re.split(r"[&,]", text)), None
-    return frozenset(), f"constraint {text!r} is not a plain '&' list of features; dcaas cannot plan nodes for it"
+    return frozenset(), f"constraint {_show(text)} is not a plain '&' list of features; dcaas cannot plan nodes for it"
 
 
 # Tasks of one pending array record reported one by one; Slurm allows arrays
@@ -194,7 +316,8 @@ MAX_ARRAY_TASKS = 10_000
 def array_tasks(spec: str | None) -> list[str]:
     """Task ids of a pending array record: '1-5,7,10-20:5%2' -> ['1', ..., '20'] (the %limit is dropped).
 
-    At most MAX_ARRAY_TASKS, in the order listed.
+    At most MAX_ARRAY_TASKS, in the order listed. ValueError for a list
+    that is not Slurm's.
     """
     text = _text(spec)
     if not text:
@@ -202,14 +325,19 @@ def array_tasks(spec: str | None) -> list[str]:
     text = text.split("%", 1)[0]
     tasks: list[str] = []
     for part in text.split(","):
-        m = re.match(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$", part.strip())
+        # Slurm's task ids are 32-bit: ten digits, which also keeps int() cheap.
+        m = re.fullmatch(r"([0-9]{1,10})(?:-([0-9]{1,10})(?::([0-9]{1,10}))?)?", part.strip())
         if not m:
-            raise ValueError(f"array task list {spec!r}: cannot read {part!r}")
+            raise ValueError(f"array task list {_show(spec)}: cannot read {_show(part)}")
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) else lo
         step = int(m.group(3)) if m.group(3) else 1
+        if hi < lo or step < 1:
+            raise ValueError(f"array task list {_show(spec)}: {_show(part)} is an empty range")
         room = MAX_ARRAY_TASKS - len(tasks)
-        tasks.extend(str(n) for n in itertools.islice(range(lo, hi + 1, max(step, 1)), max(room, 0)))
+        if room <= 0:
+            break
+        tasks.extend(str(n) for n in itertools.islice(range(lo, hi + 1, step), room))
     return tasks
 
 
@@ -233,7 +361,7 @@ def _check_name(node: str) -> str:
 def _load(argv: tuple[str, ...], text: str) -> dict:
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise CommandError(
             argv,
             0,
@@ -241,13 +369,22 @@ def _load(argv: tuple[str, ...], text: str) -> dict:
             f"output is not JSON ({exc}); this Slurm build needs the serializer/json and "
             "openapi/v0.0.38 plugins (Debian: slurm-wlm-basic-plugins)",
         ) from None
+    except (ValueError, RecursionError) as exc:
+        # JSON that Python refuses: numbers thousands of digits long, nesting
+        # thousands deep. Slurm prints neither.
+        raise CommandError(argv, 0, "", f"output is JSON no Slurm prints: {_show(str(exc))}") from None
     if not isinstance(data, dict):
         raise CommandError(argv, 0, "", f"expected a JSON object, got {type(data).__name__}")
-    errors = [e for e in data.get("errors") or [] if e]
+    errors = data.get("errors")
+    if errors is None:
+        errors = []
+    if not isinstance(errors, list):
+        raise CommandError(argv, 0, "", f"the answer's 'errors' is {type(errors).__name__} {_show(errors)}, not a list")
     if errors:
+        # Whatever its shape, an entry there means Slurm did not answer in full.
         first = errors[0]
-        detail = first.get("description") or first.get("error") if isinstance(first, dict) else str(first)
-        raise CommandError(argv, 0, "", f"Slurm reported an error: {detail}")
+        detail = (first.get("description") or first.get("error")) if isinstance(first, dict) else None
+        raise CommandError(argv, 0, "", f"Slurm reported {len(errors)} error(s), the first: {_show(detail or first)}")
     return data
 
 
@@ -273,17 +410,23 @@ class SlurmManager(WorkloadManager):
 
     # --- reading ---------------------------------------------------------
     def jobs(self) -> list[Job]:
-        """Pending and running jobs; running first, then pending in Slurm's priority order."""
+        """Pending and running jobs; running first, then pending in Slurm's priority order.
+
+        CommandError for an answer that is not a whole, readable job list: a
+        running job left out would leave its nodes looking free.
+        """
         data = _load(SQUEUE, self.runner.run(list(SQUEUE)))
-        records = [r for r in data.get("jobs") or [] if isinstance(r, dict)]
+        records = _records(SQUEUE, data, "jobs")
+        for rec in records:
+            rec.where = f"job {_job_id(rec)} ({rec.where})"
         # An array's %limit caps its running tasks; the pending tasks that fit
         # under the cap are the only ones more nodes would start.
         budget: dict[int, int] = {}
         for rec in records:
-            array_id, limit = _number(rec.get("array_job_id")), _number(rec.get("array_max_tasks"))
+            array_id, limit = rec.number("array_job_id"), rec.number("array_max_tasks")
             if array_id and limit:
                 budget.setdefault(array_id, limit)
-                if _words(rec.get("job_state")) & RUNNING_STATES:
+                if _job_states(rec) & RUNNING_STATES:
                     budget[array_id] -= 1
         running: list[tuple[tuple, Job]] = []
         pending: list[tuple[tuple, Job]] = []
@@ -292,7 +435,7 @@ class SlurmManager(WorkloadManager):
         for rec in sorted(records, key=lambda r: (_is_array_rest(r), _id_key(_job_id(r)))):
             for job in self._jobs_of(rec, budget):
                 if job.pending:
-                    order = (-(_number(rec.get("priority")) or 0), job.submit_time or 0.0, _id_key(job.id))
+                    order = (-(rec.number("priority") or 0), job.submit_time or 0.0, _id_key(job.id))
                     pending.append((order, job))
                 else:
                     running.append((_id_key(job.id), job))
@@ -311,6 +454,10 @@ class SlurmManager(WorkloadManager):
         """job id -> (planned start, planned nodes) of the pending jobs Slurm has planned.
 
         The first task of a pending array record carries the record's plan.
+        A line that cannot be read is left out, and its job counts as not
+        planned, like Slurm's own N/A: a plan only powers off nodes up
+        early and lets idle nodes power down until the planned start, so a
+        lost plan costs time, never a node with a job on it.
         """
         plans: dict[str, tuple[float, tuple[str, ...]]] = {}
         for line in self.runner.run(list(SQUEUE_START)).splitlines():
@@ -318,7 +465,7 @@ class SlurmManager(WorkloadManager):
             if len(parts) != 3:
                 continue
             job_id, start, nodes = parts
-            if not start.isdigit() or int(start) <= 0:
+            if not _DIGITS_RE.fullmatch(start) or int(start) <= 0:
                 continue  # N/A: not planned (yet)
             head, _sep, spec = job_id.partition("_[")
             if spec:
@@ -338,14 +485,16 @@ class SlurmManager(WorkloadManager):
         """Pending job ids (``123``, ``120_[4-9]``) from squeue's plain output.
 
         With cloud nodes also the CONFIGURING ones: a job Slurm placed on
-        nodes that are off waits for them in that state.
+        nodes that are off waits for them in that state. Lines are taken as
+        printed: the ids only wake the daemon early for new jobs
+        (daemon.wait_for_work), so an odd line costs at most an early pass.
         """
         argv = SQUEUE_WAITING if self.cloud_nodes else SQUEUE_PENDING
         return frozenset(line.strip() for line in self.runner.run(list(argv)).splitlines() if line.strip())
 
-    def _jobs_of(self, rec: dict, budget: dict[int, int]) -> list[Job]:
+    def _jobs_of(self, rec: _Record, budget: dict[int, int]) -> list[Job]:
         """The Job(s) one squeue record stands for: none, one, or one per pending array task."""
-        states = _words(rec.get("job_state"))
+        states = _job_states(rec)
         if states & RUNNING_STATES:
             state = "running"
         elif states & (PENDING_STATES | HELD_STATES):
@@ -353,17 +502,18 @@ class SlurmManager(WorkloadManager):
         else:
             return []  # completed, failed, cancelled, timed out...
         job_id = _job_id(rec)
-        node_count = max(1, _number(rec.get("node_count")) or 1)
-        cpus = _number(rec.get("cpus")) or 1
-        per_task = (_number(rec.get("tasks_per_node")) or 0) * (_number(rec.get("cpus_per_task")) or 1)
-        cores = max(math.ceil(cpus / node_count), _number(rec.get("minimum_cpus_per_node")) or 0, per_task, 1)
-        memory = _number(rec.get("memory_per_node"))
+        node_count = max(1, rec.number("node_count") or 1)
+        cpus = rec.number("cpus") or 1
+        per_task = (rec.number("tasks_per_node") or 0) * (rec.number("cpus_per_task") or 1)
+        cores = max(-(-cpus // node_count), rec.number("minimum_cpus_per_node") or 0, per_task, 1)
+        memory = rec.number("memory_per_node")
         if memory is None:
-            per_cpu = _number(rec.get("memory_per_cpu"))
+            per_cpu = rec.number("memory_per_cpu")
             memory = per_cpu * cores if per_cpu else 0
-        limit = _number(rec.get("time_limit"))
-        features, constraint_note = parse_constraint(rec.get("features"))
-        submit = _number(rec.get("submit_time"))
+        limit = rec.number("time_limit")
+        features, constraint_note = parse_constraint(rec.text("features"))
+        submit = rec.number("submit_time")
+        uid = rec.number("user_id")
         job = Job(
             id=job_id,
             state=state,
@@ -371,39 +521,44 @@ class SlurmManager(WorkloadManager):
             memory_mb=memory,
             nodes=node_count,
             walltime_s=limit * 60 if limit else None,
-            partitions=tuple(_list(rec.get("partition"))),
-            account=_text(rec.get("account")),
+            partitions=tuple(_list(rec.text("partition"))),
+            account=rec.text("account"),
             features=features,
-            user=_text(rec.get("user_name")) or (str(rec["user_id"]) if rec.get("user_id") is not None else None),
+            user=rec.text("user_name") or (str(uid) if uid is not None else None),
             submit_time=float(submit) if submit else None,
         )
         if state == "running":
+            # The node list decides which nodes are busy: one that cannot be
+            # read, or is missing, must not make them look free.
             try:
-                return [replace(job, node_names=tuple(expand(_text(rec.get("nodes")))))]
-            except HostlistError:
-                # The node list decides which nodes are busy; an unreadable one
-                # must not make them look free.
-                raise CommandError(SQUEUE, 0, "", f"job {job_id}: unreadable node list {rec.get('nodes')!r}") from None
+                names = tuple(expand(rec.text("nodes")))
+            except HostlistError as exc:
+                raise rec.error(f"field 'nodes' cannot be read: {exc}") from None
+            if not names:
+                # Slurm keeps a job's node list to its end (finished jobs show it too).
+                raise rec.error(f"is running but names no nodes ('nodes': {_show(rec.rec.get('nodes'))})")
+            return [replace(job, node_names=names)]
 
-        reason = _text(rec.get("state_reason"))
+        reason = rec.text("state_reason")
         eligible, note = eligibility(reason)
         if states & HELD_STATES:
             eligible, note = False, None
-        if _text(rec.get("required_nodes")):
+        required = rec.text("required_nodes")
+        if required:
             # New workers get new names: they can never be the nodes it names.
-            eligible, note = False, f"needs the named nodes {rec['required_nodes']}"
+            eligible, note = False, f"needs the named nodes {_show(required)}"
         if constraint_note:
             eligible, note = False, constraint_note
         job = replace(job, eligible=eligible, reason=f"{reason or 'None'}; {note}" if note else reason)
 
-        array_id = _number(rec.get("array_job_id"))
+        array_id = rec.number("array_job_id")
         if not array_id:
             return [job]
         # A pending array record stands for every task it has not started.
         try:
-            tasks = array_tasks(rec.get("array_task_string"))
+            tasks = array_tasks(rec.text("array_task_string"))
         except ValueError as exc:
-            raise CommandError(SQUEUE, 0, "", f"job {job_id}: {exc}") from None
+            raise rec.error(f"field 'array_task_string': {exc}") from None
         jobs = [replace(job, id=f"{array_id}_{task}") for task in tasks] if tasks else [job]
         for i, task_job in enumerate(jobs):
             if array_id in budget and task_job.eligible:
@@ -414,30 +569,43 @@ class SlurmManager(WorkloadManager):
         return jobs
 
     def nodes(self) -> list[WlmNode]:
-        """Every node slurmctld knows (FUTURE placeholders excluded), state normalised."""
+        """Every node slurmctld knows (FUTURE placeholders excluded), state normalised.
+
+        CommandError for an answer that is not a whole, readable node list:
+        a node left out would look gone, and the engine deletes the
+        instance of a node that is gone.
+        """
         data = _load(SINFO, self.runner.run(list(SINFO)))
         nodes = []
         seen = set()
-        for rec in data.get("nodes") or []:
-            name = _text(rec.get("name")) if isinstance(rec, dict) else None
-            if not name or name in seen:
-                continue
+        for rec in _records(SINFO, data, "nodes", _grouped_sinfo(data)):
+            name = rec.text("name")
+            if not name:
+                raise rec.error(f"has no node name ('name': {_show(rec.rec.get('name'))})")
+            if name in seen:
+                raise rec.error(f"lists node {_show(name)} a second time")
             seen.add(name)
-            words = _words(rec.get("state")) | _words(rec.get("state_flags"))
+            rec.where = f"node {_show(name)} ({rec.where})"
+            base = rec.words("state")
+            if not base & _NODE_BASE_STATES:
+                raise rec.error(f"has no node state dcaas knows ('state': {_show(rec.rec.get('state'))})")
+            words = base | rec.words("state_flags")
             if "FUTURE" in words:
                 continue
-            cores_alloc = _number(rec.get("alloc_cpus")) or 0
+            # Required: with its count lost, a node running jobs could look free.
+            cores_alloc = rec.number("alloc_cpus", required=True)
+            last_busy = rec.number("last_busy")
             nodes.append(
                 WlmNode(
                     name=name,
                     state=node_state(words, cores_alloc),
-                    cores=_number(rec.get("cpus")) or 0,
+                    cores=rec.number("cpus") or 0,
                     cores_alloc=cores_alloc,
-                    memory_mb=_number(rec.get("real_memory")) or 0,
-                    reason=_text(rec.get("reason")),
-                    features=frozenset(_list(rec.get("features"))),
-                    address=_text(rec.get("address")),
-                    last_busy=float(_number(rec.get("last_busy")) or 0) or None,
+                    memory_mb=rec.number("real_memory") or 0,
+                    reason=rec.text("reason"),
+                    features=frozenset(_list(rec.text("features"))),
+                    address=rec.text("address"),
+                    last_busy=float(last_busy) if last_busy else None,
                 )
             )
         return nodes
@@ -630,16 +798,43 @@ def node_state(words: Iterable[str], cores_alloc: int = 0) -> str:
     return "unknown"
 
 
-def _job_id(rec: dict) -> str:
+def _job_id(rec: _Record) -> str:
     """squeue's id: ``123``, or ``120_3`` for a task of array 120."""
-    array_id, task = _number(rec.get("array_job_id")), _number(rec.get("array_task_id"))
+    array_id, task = rec.number("array_job_id"), rec.number("array_task_id")
     if array_id and task is not None:
         return f"{array_id}_{task}"
-    return str(_number(rec.get("job_id")) or rec.get("job_id"))
+    return str(rec.number("job_id", required=True))
 
 
-def _is_array_rest(rec: dict) -> bool:
-    return bool(_number(rec.get("array_job_id"))) and _number(rec.get("array_task_id")) is None
+def _job_states(rec: _Record) -> set[str]:
+    """The record's job state words; at least one must be a state dcaas knows.
+
+    A state made only of unknown words could be a running job's: read as
+    finished, it would leave the job's nodes looking free.
+    """
+    states = rec.words("job_state")
+    if not states & _JOB_STATES:
+        raise rec.error(f"has no job state dcaas knows ('job_state': {_show(rec.rec.get('job_state'))})")
+    return states
+
+
+def _is_array_rest(rec: _Record) -> bool:
+    return bool(rec.number("array_job_id")) and rec.number("array_task_id") is None
+
+
+def _grouped_sinfo(data: dict) -> str:
+    """Why an answer without 'nodes' may have come, when it has newer Slurm's grouped 'sinfo' list."""
+    if "sinfo" not in data:
+        return ""
+    meta = data.get("meta")
+    slurm = (meta.get("slurm") or meta.get("Slurm")) if isinstance(meta, dict) else None
+    release = slurm.get("release") if isinstance(slurm, dict) else None
+    printed_by = f"Slurm {_show(release)}" if release else "newer Slurm"
+    return (
+        f"; it has a 'sinfo' list instead, as {printed_by} prints it: nodes grouped, per-node data only in "
+        "'scontrol show node --json', which this version of dcaas does not read yet "
+        "(it reads the per-node 'nodes' list of Slurm 22.05)"
+    )
 
 
 def _id_key(job_id: str) -> tuple:

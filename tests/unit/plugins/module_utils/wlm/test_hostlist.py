@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.hostlist import HostlistError, compress, expand, sort_key
@@ -110,3 +110,40 @@ def test_expand_of_a_range(prefix: str, lo: int, span: int, width: int) -> None:
     names = expand(f"{prefix}[{first}-{last}]")
     assert len(names) == span + 1
     assert names[0] == prefix + first and names[-1] == prefix + str(lo + span).zfill(len(first))
+
+
+@pytest.mark.parametrize(
+    ("hostlist", "message"),
+    [
+        ("n[" + "9" * 5000 + "]", "not a number"),  # int() of it is a ValueError, not a HostlistError
+        ("n[\u0661-\u0663]", "not a number"),  # Arabic-Indic digits: no host is named with them
+        ("x" * 300 + "[1-2]", "longer than 255"),
+        ("n" * 252 + "[1-1000]", "longer than 255"),  # counted with its widest number
+    ],
+)
+def test_expand_refuses_what_no_slurm_prints(hostlist: str, message: str) -> None:
+    with pytest.raises(HostlistError, match=re.escape(message)) as err:
+        expand(hostlist)
+    assert len(str(err.value)) < 300  # the list is echoed cut short
+
+
+def test_expand_takes_text_only() -> None:
+    with pytest.raises(HostlistError, match="is text, not int"):
+        expand(5)  # type: ignore[arg-type]
+
+
+HOSTLIST_PIECES = st.sampled_from(
+    ["[", "]", ",", "-", " ", "0", "07", "12", "9" * 25, "\u0663", "n", "abc", "x" * 90, "(null)", "N/A"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=60), st.lists(HOSTLIST_PIECES, max_size=30).map("".join)))
+def test_expand_of_any_text_is_names_or_hostlist_error(text: str) -> None:
+    try:
+        names = expand(text, limit=1000)
+    except HostlistError as exc:
+        assert len(str(exc)) < 300
+        return
+    assert len(names) <= 1000
+    assert all(isinstance(name, str) and 0 < len(name) <= 255 for name in names)

@@ -150,6 +150,162 @@ def test_errors_reported_inside_the_json_are_raised() -> None:
         SlurmManager(Failing()).nodes()
 
 
+# --- answers it cannot read: refused whole, never read as fewer nodes or jobs ---
+
+DROP = object()  # a field taken out of a record
+
+
+def answer(body: object) -> Runner:
+    class Fixed(Runner):
+        def run(self, argv, check=True, input_text=None):
+            return body if isinstance(body, str) else json.dumps(body)
+
+    return Fixed()
+
+
+def mutated(state: str, command: str, index: int, key: str | None, value: object) -> str:
+    """A captured answer with one record's field (or the whole record, key None) replaced or dropped."""
+    with open(os.path.join(FIXTURES, state, f"{command}-json.json"), encoding="utf-8") as fh:
+        data = json.load(fh)
+    records = data["nodes" if command == "sinfo" else "jobs"]
+    if key is None:
+        records[index] = value
+    elif value is DROP:
+        del records[index][key]
+    else:
+        records[index][key] = value
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize("state", ["busy", "cloud-idle", "cloud-configuring", "cloud-down", "dyn-running"])
+def test_slurm_24_11_sinfo_is_refused_not_read_as_no_nodes(state: str) -> None:
+    # Real Slurm 24.11 output (fixtures/slurm/24.11): no 'nodes' key at all.
+    with pytest.raises(CommandError) as err:
+        manager(f"24.11/{state}").nodes()
+    message = str(err.value)
+    for words in ("no 'nodes' list", "'sinfo' list", "Slurm '24.11.5'", "scontrol show node --json"):
+        assert words in message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"errors": [], "meta": {}}, {"nodes": None}, {"nodes": "n1"}, {"nodes": {}}, {"nodes": 3}],
+    ids=["empty", "no-key", "null", "text", "object", "number"],
+)
+@pytest.mark.parametrize("reader", ["nodes", "jobs"])
+def test_an_answer_without_its_list_is_refused(reader: str, body: dict) -> None:
+    key = "nodes" if reader == "nodes" else "jobs"
+    body = {key if k == "nodes" else k: v for k, v in body.items()}
+    with pytest.raises(CommandError, match=f"no '{key}' list"):
+        getattr(SlurmManager(answer(body)), reader)()
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (None, "n1", "nodes[3] is str 'n1', not an object"),
+        (None, None, "nodes[3] is NoneType"),
+        ("name", DROP, "nodes[3] has no node name"),
+        ("name", "", "nodes[3] has no node name"),
+        ("name", 7, "nodes[3] field 'name' is not text"),
+        ("state", DROP, "(nodes[3]) has no node state"),
+        ("state", "bogus", "(nodes[3]) has no node state dcaas knows ('state': 'bogus')"),
+        ("state", {"base": "idle"}, "(nodes[3]) field 'state' is not a state word"),
+        ("state_flags", ["DRAIN", 1], "field 'state_flags' is not a state word"),
+        ("alloc_cpus", DROP, "has no 'alloc_cpus'"),
+        ("alloc_cpus", None, "has no 'alloc_cpus'"),
+        ("alloc_cpus", "one", "field 'alloc_cpus' is not a whole number: 'one'"),
+        ("alloc_cpus", "1e999", "field 'alloc_cpus' is not a whole number"),
+        ("alloc_cpus", INF, "field 'alloc_cpus' is not a whole number: inf"),
+        ("alloc_cpus", NAN, "field 'alloc_cpus' is not a whole number: nan"),
+        ("alloc_cpus", True, "field 'alloc_cpus' is not a whole number: True"),
+        ("alloc_cpus", 0.5, "field 'alloc_cpus' is not a whole number"),
+        ("alloc_cpus", -1, "field 'alloc_cpus' is negative"),
+        ("alloc_cpus", 2**70, "field 'alloc_cpus' is more than 64 bits"),
+        ("alloc_cpus", {"set": True, "number": {"number": 1}}, "field 'alloc_cpus' holds {'number': 1}"),
+        ("alloc_cpus", {"set": "yes", "number": 1}, "field 'alloc_cpus' is not a number or a {set"),
+        ("cpus", [2], "field 'cpus' is not a whole number"),
+        ("real_memory", {}, "field 'real_memory' is not a number or a {set"),
+        ("last_busy", 1e300, "field 'last_busy' is more than 64 bits"),
+        ("features", ["dcaas"], "field 'features' is not text"),
+        ("reason", {"description": "x"}, "field 'reason' is not text"),
+    ],
+)
+def test_a_node_record_of_the_wrong_shape_fails_the_whole_answer(key, value, message) -> None:
+    runner = answer(mutated("busy", "sinfo", 3, key, value))  # small-draining: mixed+DRAIN, one job
+    with pytest.raises(CommandError, match=re.escape(message)) as err:
+        SlurmManager(runner).nodes()
+    assert "sinfo --json" in str(err.value)
+
+
+def test_a_node_listed_twice_fails_the_answer() -> None:
+    with open(os.path.join(FIXTURES, "busy", "sinfo-json.json"), encoding="utf-8") as fh:
+        data = json.load(fh)
+    data["nodes"].append({**data["nodes"][0], "state": "idle", "alloc_cpus": 0})
+    with pytest.raises(CommandError, match=re.escape(f"nodes[8] lists node '{P}small-alloc1' a second time")):
+        SlurmManager(answer(data)).nodes()
+
+
+def _job_index(job_id: int) -> int:
+    with open(os.path.join(FIXTURES, "busy", "squeue-json.json"), encoding="utf-8") as fh:
+        return [r["job_id"] for r in json.load(fh)["jobs"]].index(job_id)
+
+
+@pytest.mark.parametrize(
+    ("job", "key", "value", "message"),
+    [
+        (2, None, 5, "is int 5, not an object"),
+        (2, "nodes", DROP, "job 2 (jobs[1]) is running but names no nodes ('nodes': None)"),
+        (2, "nodes", None, "is running but names no nodes"),
+        (2, "nodes", "", "is running but names no nodes ('nodes': '')"),
+        (2, "nodes", "(null)", "is running but names no nodes"),
+        (2, "nodes", ["small-alloc1"], "field 'nodes' is not text"),
+        (2, "nodes", "n[1-" + "9" * 5000 + "]", "field 'nodes' cannot be read"),
+        (2, "job_state", "BOGUS", "has no job state dcaas knows ('job_state': 'BOGUS')"),
+        (2, "job_state", DROP, "has no job state dcaas knows"),
+        (2, "job_state", ["RUNNING", 1], "field 'job_state' is not a state word"),
+        (2, "job_id", DROP, "jobs[1] has no 'job_id'"),
+        (2, "job_id", "2x", "jobs[1] field 'job_id' is not a whole number"),
+        (2, "cpus", "four", "field 'cpus' is not a whole number"),
+        (2, "node_count", INF, "field 'node_count' is not a whole number"),
+        (2, "submit_time", 1e300, "field 'submit_time' is more than 64 bits"),
+        (2, "partition", ["batch"], "field 'partition' is not text"),
+        (7, "state_reason", 5, "field 'state_reason' is not text"),
+        (7, "priority", -5, "field 'priority' is negative"),
+        (1, "job_state", "NEW_IN_SLURM_99", "has no job state dcaas knows"),  # a FAILED job's record
+    ],
+)
+def test_a_job_record_of_the_wrong_shape_fails_the_whole_answer(job, key, value, message) -> None:
+    runner = answer(mutated("busy", "squeue", _job_index(job), key, value))
+    with pytest.raises(CommandError, match=re.escape(message)) as err:
+        SlurmManager(runner).jobs()
+    assert "squeue --json" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[" * 100_000, "output is JSON no Slurm prints"),
+        ({"errors": 5, "nodes": []}, "'errors' is int 5, not a list"),
+        ({"errors": [{}], "nodes": []}, "Slurm reported 1 error(s), the first: {}"),
+        ({"errors": [None], "nodes": []}, "Slurm reported 1 error(s)"),
+        ({"errors": [""], "nodes": []}, "Slurm reported 1 error(s)"),
+    ],
+)
+def test_answers_python_or_slurm_cannot_give_are_refused(body: object, message: str) -> None:
+    with pytest.raises(CommandError, match=re.escape(message)):
+        SlurmManager(answer(body)).nodes()
+
+
+@pytest.mark.parametrize("spec", ["3-1", "1-5:0", "1-99999999999999999999", "\u0661-\u0663", "1-" + "9" * 5000])
+def test_array_task_lists_slurm_never_prints_are_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match="array task list"):
+        array_tasks(spec)
+
+
 # --- nodes -------------------------------------------------------------------
 
 # name: (state, cores, cores_alloc, reason)
@@ -608,6 +764,10 @@ def test_dynamic_mode_does_not_ask_for_plans() -> None:
         ("8|1795600906|(null)", {"8": (1795600906.0, ())}),
         ("120_[4-9%2]|1795600906|n1", {"120_4": (1795600906.0, ("n1",))}),  # the record's first task
         ("garbage", {}),
+        # Lines it cannot read are left out (a lost plan touches no node with a job).
+        ("8|\u00b2|n1", {}),  # a digit to str.isdigit, not to int()
+        ("8|" + "9" * 400 + "|n1", {}),  # beyond a float
+        ("8|1795600906|n[\u0661-\u0663]", {"8": (1795600906.0, ())}),  # not a host list
     ],
 )
 def test_planned_starts_lines(line: str, expected: dict) -> None:
