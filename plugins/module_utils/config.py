@@ -538,7 +538,7 @@ def parse(data: Any) -> Config:
                     options=dict(r["options"]),
                 )
             )
-    t = d.get("timers") or {}
+    t = d["timers"] if isinstance(d.get("timers"), dict) else {}
     initial, ceiling = t.get("backoff_initial"), t.get("backoff_max")
     if isinstance(initial, int) and isinstance(ceiling, int) and initial > ceiling:
         errors.append("timers.backoff_initial: must not be above timers.backoff_max")
