@@ -5,38 +5,73 @@
 Private to the dcaas.cluster collection. Standard library only (PyYAML is
 imported lazily for .yml files). Every error names the field with its full
 path and says what would be valid, and validation happens before anything
-acts, so a bad config never changes the cluster.
+acts, so a bad config never changes the cluster. Whatever the input, the only
+exception that leaves ``parse`` and ``load`` is ConfigError, and its message
+stays short: values are shown cut (``shown``), and only the first problems
+are listed in it.
 """
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
+import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import Resource
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,30}")
 NAME_HINT = "lower-case letters, digits and '-', starting with a letter, at most 31 characters"
+# C0 and C1 controls, line/paragraph separators and lone surrogates (from a
+# JSON "\\ud800"): none belongs in a name, path or command argument, and a
+# newline in a name would split the WLM's or the cloud's own records.
+CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# Integers may come as strings (Ansible templates render "{{ n }}" as text):
+# plain decimal digits only, no sign other than '-', spaces, '_' or '+'.
+INT_RE = re.compile(r"-?[0-9]{1,18}")
+HOSTNAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+TEXT_MAX = 255  # cloud flavor, image, project and zone names; WLM accounts, partitions, features
+PATH_MAX = 4096
+DAY = 86400
+WEEK = 7 * DAY
+MAX_NODES = 10000  # a resource's min, max and spare
+# Bounds on the whole document: no sane config comes near them, and they keep
+# an alias bomb or a runaway template from costing memory, time or a huge message.
+FILE_MAX_BYTES = 1024 * 1024
+TREE_MAX_VALUES = 100_000
+TREE_MAX_DEPTH = 64
+YAML_MAX_ALIASES = 100
+SHOWN_CHARS = 60
+LISTED_ERRORS = 10
+ERROR_CHARS = 300
+LOOPBACK_HINT = "127.0.0.1:8655"
+
+
+def _seconds(default: int, low: int, high: int) -> dict:
+    return {"type": "int", "default": default, "min": low, "max": high, "unit": " seconds"}
+
 
 RESOURCE_SPEC: dict[str, dict] = {
     "name": {"type": "name", "required": True},
-    "flavor": {"type": "str", "required": True},
-    "image": {"type": "str", "required": True},
-    "cores": {"type": "int", "min": 1},
-    "memory_mb": {"type": "int", "min": 1},
-    "min": {"type": "int", "default": 0, "min": 0},
-    "max": {"type": "int", "default": 10, "min": 0},
+    "flavor": {"type": "text", "required": True, "what": "the cloud flavor's name"},
+    "image": {"type": "text", "required": True, "what": "the worker image's name"},
+    "cores": {"type": "int", "min": 1, "max": 4096},
+    "memory_mb": {"type": "int", "min": 1, "max": 64 * 1024 * 1024, "unit": " MiB"},
+    "min": {"type": "int", "default": 0, "min": 0, "max": MAX_NODES},
+    "max": {"type": "int", "default": 10, "min": 0, "max": MAX_NODES},
     # Cloud nodes: idle nodes kept powered up, ready for the next job, while
     # jobs for the resource keep coming (timers.quiet).
-    "spare": {"type": "int", "default": 1, "min": 0},
-    "priority": {"type": "int", "default": 100},
-    "zone": {"type": "str"},
-    "tenant": {"type": "str"},
-    "accounts": {"type": "list", "elements": "str", "default": []},
-    "partitions": {"type": "list", "elements": "str", "default": []},
-    "features": {"type": "list", "elements": "str", "default": []},
+    "spare": {"type": "int", "default": 1, "min": 0, "max": MAX_NODES},
+    "priority": {"type": "int", "default": 100, "min": -(10**6), "max": 10**6},
+    "zone": {"type": "text", "what": "the availability zone's name, or leave the field out"},
+    "tenant": {"type": "text", "what": "the cloud project's name, or leave the field out"},
+    "accounts": {"type": "list", "elements": "text", "default": []},
+    "partitions": {"type": "list", "elements": "text", "default": []},
+    "features": {"type": "list", "elements": "text", "default": []},
     "options": {"type": "dict", "default": {}},
 }
 
@@ -47,7 +82,7 @@ SCHEMA: dict[str, dict] = {
         "default": {},
         "options": {
             "type": {"type": "str", "default": "slurm", "choices": ["slurm", "gridengine", "torque"]},
-            "command_prefix": {"type": "list", "elements": "str", "default": []},
+            "command_prefix": {"type": "list", "elements": "text", "default": []},
             # dynamic: workers join the WLM when they boot and leave when
             # deleted. cloud: every resource's max nodes are known to the WLM,
             # off until needed (Slurm State=CLOUD): the WLM places and reserves
@@ -69,101 +104,329 @@ SCHEMA: dict[str, dict] = {
         "type": "dict",
         "default": {},
         "options": {
-            "idle_timeout": {"type": "int", "default": 600, "min": 0},
-            "boot_timeout": {"type": "int", "default": 600, "min": 1},
-            "down_timeout": {"type": "int", "default": 300, "min": 0},
-            "backoff_initial": {"type": "int", "default": 60, "min": 1},
-            "backoff_max": {"type": "int", "default": 1800, "min": 1},
-            "interval": {"type": "int", "default": 30, "min": 1},
+            "idle_timeout": _seconds(600, 0, WEEK),
+            "boot_timeout": _seconds(600, 1, WEEK),
+            "down_timeout": _seconds(300, 0, WEEK),
+            "backoff_initial": _seconds(60, 1, WEEK),
+            "backoff_max": _seconds(1800, 1, WEEK),
+            "interval": _seconds(30, 1, DAY),
             # Between passes, look at the pending job ids this often and pass
             # at once when a new one appears; 0 turns the watch off.
-            "watch": {"type": "int", "default": 5, "min": 0},
+            "watch": _seconds(5, 0, DAY),
             # Cloud nodes: power up the nodes the WLM plans for a job this
             # long before its planned start (about one boot); 0: at the start.
-            "prewarm": {"type": "int", "default": 60, "min": 0},
+            "prewarm": _seconds(60, 0, DAY),
             # Cloud nodes: no job for a resource submitted this long: its idle
             # nodes go after `prewarm` seconds (not idle_timeout) and it keeps
             # no spare; 0: off (no spare either).
-            "quiet": {"type": "int", "default": 1200, "min": 0},
+            "quiet": _seconds(1200, 0, WEEK),
         },
     },
     "limits": {
         "type": "dict",
         "default": {},
-        "options": {"max_launches_per_cycle": {"type": "int", "default": 10, "min": 1}},
+        "options": {"max_launches_per_cycle": {"type": "int", "default": 10, "min": 1, "max": 1000}},
     },
     # Extra cloud-config for every worker (site ssh keys, packages, users),
     # merged with what the WLM adapter needs to join.
     "worker_user_data": {"type": "dict", "default": {}},
-    "state_file": {"type": "str", "default": "/var/lib/dcaas/state.json"},
-    "status_listen": {"type": "str", "default": "127.0.0.1:8655"},
+    "state_file": {"type": "path", "default": "/var/lib/dcaas/state.json"},
+    "status_listen": {"type": "listen", "default": LOOPBACK_HINT},
     # token: every status request carries the token kept in status_token_file
     # (created by the daemon, mode 0600); none: only on a loopback address.
     "status_auth": {"type": "str", "default": "token", "choices": ["token", "none"]},
-    "status_token_file": {"type": "str", "default": "/var/lib/dcaas/status.token"},
+    "status_token_file": {"type": "path", "default": "/var/lib/dcaas/status.token"},
 }
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def shown(value: Any) -> str:
+    """A short, printable, ASCII repr of value for messages: a long value is cut and its size given.
+
+    Cheap whatever the value: it never renders more than it shows (a
+    deeply nested, cyclic or alias-bombed tree costs no more than a small one).
+    """
+    pieces, size = [], 0
+    for piece in _repr_pieces(value):
+        pieces.append(piece)
+        size += len(piece)
+        if size > SHOWN_CHARS:
+            break
+    text = "".join(pieces)
+    if size <= SHOWN_CHARS:
+        return text
+    if isinstance(value, str):
+        note = f"{len(value)} characters"
+    elif isinstance(value, bytes):
+        note = f"{len(value)} bytes"
+    elif isinstance(value, (dict, list, tuple, set, frozenset)):
+        note = f"{len(value)} {'entry' if len(value) == 1 else 'entries'}"
+    else:
+        note = "cut"
+    return f"{_cut(text, SHOWN_CHARS)} ({note})"
+
+
+def _repr_pieces(value: Any) -> Iterator[str]:
+    if isinstance(value, (str, bytes)):
+        yield ascii(value[: SHOWN_CHARS + 1])
+    elif isinstance(value, bool) or value is None or isinstance(value, float):
+        yield repr(value)
+    elif isinstance(value, int):
+        # repr() of a huge int is slow, and refused past 4300 digits.
+        if value.bit_length() <= 190:
+            yield repr(int(value))
+        else:
+            yield f"<an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits>"
+    elif isinstance(value, dict):
+        yield "{"
+        for i, (key, item) in enumerate(value.items()):
+            yield ", " if i else ""
+            yield from _repr_pieces(key)
+            yield ": "
+            yield from _repr_pieces(item)
+        yield "}"
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        yield "[" if isinstance(value, list) else "("
+        for i, item in enumerate(value):
+            yield ", " if i else ""
+            yield from _repr_pieces(item)
+        yield "]" if isinstance(value, list) else ")"
+    elif isinstance(value, (datetime.date, datetime.time)):
+        yield value.isoformat()
+    else:
+        yield f"<{type(value).__name__}>"
+
+
+def _got(value: Any) -> str:
+    return shown(value) if isinstance(value, str) else f"{type(value).__name__} {shown(value)}"
+
+
+def _join(path: str, key: str | int) -> str:
+    """path extended by a field name or list index; stays short however deep the data."""
+    if path.endswith("..."):
+        return path
+    if len(path) > 160:
+        return path + "..."
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,39}", key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{shown(key)}]"
+
+
 class ConfigError(ValueError):
-    """The configuration is invalid; ``errors`` lists every problem found."""
+    """The configuration is invalid; ``errors`` lists every problem found.
+
+    The message lists the first few, each cut to a bounded length, so that
+    a config with thousands of problems still yields a readable error.
+    """
 
     def __init__(self, errors: list[str]):
         self.errors = errors
-        super().__init__("invalid dcaas engine configuration:\n  - " + "\n  - ".join(errors))
+        listed = [_cut(e, ERROR_CHARS) for e in errors[:LISTED_ERRORS]]
+        if len(errors) > LISTED_ERRORS:
+            listed.append(f"... and {len(errors) - LISTED_ERRORS} more problems")
+        super().__init__("invalid dcaas engine configuration:\n  - " + "\n  - ".join(listed))
+
+
+def _text_problem(value: Any, limit: int, what: str) -> str | None:
+    """What is wrong with value as a name, path or argument, or None."""
+    if not isinstance(value, str):
+        return f"expected a string, got {_got(value)}"
+    if not value:
+        return f"must not be empty; give {what}"
+    bad = CONTROL_RE.search(value)
+    if bad:
+        return f"{shown(value)} holds a control character ({bad.group()!a} at {bad.start()}); remove it"
+    if len(value) > limit:
+        return f"{shown(value)} is longer than {limit} characters"
+    return None
+
+
+def _path_problem(value: Any, example: str) -> str | None:
+    problem = _text_problem(value, PATH_MAX, f"an absolute file path such as {example}")
+    if problem:
+        return problem
+    if not value.startswith("/"):
+        return f"{shown(value)} is not an absolute path; give one such as {example}"
+    if value.endswith("/") or value.rsplit("/", 1)[1] in (".", ".."):
+        return f"{shown(value)} names a directory; give a file in it, such as {example}"
+    return None
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """(host, port) of a status_listen value ("[::1]:8655": host "::1"); ValueError says what is wrong."""
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError("an IPv6 address goes in brackets before the port, e.g. [::1]:8655")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{shown(host)} is not an IPv6 address") from None
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep:
+            raise ValueError(f"give host:port, e.g. {LOOPBACK_HINT}")
+        if ":" in host:
+            raise ValueError("write an IPv6 address in brackets, e.g. [::1]:8655")
+        if not host:
+            # Servers read an empty host as every interface: say it.
+            raise ValueError(f"give a host: {LOOPBACK_HINT} for this machine only, 0.0.0.0:{port} for every interface")
+        if not _is_ipv4(host) and (
+            len(host) > 253 or not HOSTNAME_RE.fullmatch(host) or host.rsplit(".", 1)[-1].isdigit()
+        ):
+            raise ValueError(f"{shown(host)} is neither an IP address nor a host name")
+    if not re.fullmatch(r"[0-9]{1,5}", port) or not 1 <= int(port) <= 65535:
+        raise ValueError(f"port {shown(port)} is not a number from 1 to 65535")
+    return host, int(port)
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach host (0.0.0.0 and :: are every interface, not loopback)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _data_problem(value: Any, path: str) -> str | None:
+    """What keeps value from being plain JSON data, or None. Depth is bounded by _tree_problem."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path}: key {_got(key)} is not a string; mapping keys must be strings"
+            problem = _data_problem(item, _join(path, key))
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            problem = _data_problem(item, _join(path, i))
+            if problem:
+                return problem
+    elif isinstance(value, str):
+        if re.search("[\ud800-\udfff]", value):
+            return f"{path}: {shown(value)} is not valid Unicode text (a lone surrogate)"
+    elif isinstance(value, bool) or value is None:
+        pass
+    elif isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            return f"{path}: {shown(value)} is too large; integers here fit in 64 bits"
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            return f"{path}: {value} is not a finite number (JSON has no NaN or infinity)"
+    else:
+        return f"{path}: {_got(value)} is not plain data; use strings, numbers, booleans, null, lists and mappings"
+    return None
+
+
+def _tree_problem(data: Any) -> str | None:
+    """Whether the whole document is too big or too deep to be a config (an alias bomb, a cycle)."""
+    count, stack = 0, [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > TREE_MAX_DEPTH:
+            return f"the configuration is nested more than {TREE_MAX_DEPTH} levels deep; flatten it"
+        if isinstance(value, dict):
+            children: Any = list(value.values())  # Ansible's lazy dicts give a generator
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        count += len(children)
+        if count > TREE_MAX_VALUES:
+            return (
+                f"the configuration holds more than {TREE_MAX_VALUES} values"
+                " (YAML aliases repeated into a huge tree?); give a smaller one"
+            )
+        stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def _check(value: Any, spec: dict, path: str, errors: list[str]) -> Any:
     kind = spec.get("type", "str")
+    problem = None
     if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            errors.append(f"{path}: expected an integer, got {type(value).__name__} {value!r}")
-            return value
-        try:
+        if isinstance(value, str) and INT_RE.fullmatch(value):
             value = int(value)
-        except ValueError:
-            errors.append(f"{path}: expected an integer, got {value!r}")
-            return value
-        if "min" in spec and value < spec["min"]:
-            errors.append(f"{path}: must be at least {spec['min']}, got {value}")
-    elif kind in ("str", "name"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            problem = f"expected an integer, got {_got(value)}; write digits only, e.g. {spec.get('default', 1)}"
+        elif value < spec["min"]:
+            problem = f"must be at least {spec['min']}, got {shown(value)}"
+        elif value > spec["max"]:
+            problem = f"must be at most {spec['max']}{spec.get('unit', '')}, got {shown(value)}"
+    elif kind == "name":
         if not isinstance(value, str):
-            errors.append(f"{path}: expected a string, got {type(value).__name__} {value!r}")
-            return value
-        if kind == "name" and not NAME_RE.match(value):
-            errors.append(f"{path}: {value!r} is not a valid name; use {NAME_HINT}")
-        if "choices" in spec and value not in spec["choices"]:
-            errors.append(f"{path}: {value!r} is not one of {', '.join(spec['choices'])}")
+            problem = f"expected a string, got {_got(value)}"
+        elif not NAME_RE.fullmatch(value):
+            problem = f"{shown(value)} is not a valid name; use {NAME_HINT}"
+    elif kind == "text":
+        problem = _text_problem(value, TEXT_MAX, spec.get("what", "a value, or leave it out"))
+    elif kind == "path":
+        problem = _path_problem(value, spec["default"])
+    elif kind == "listen":
+        problem = _text_problem(value, TEXT_MAX, f"host:port, e.g. {LOOPBACK_HINT}")
+        if not problem:
+            try:
+                listen_address(value)
+            except ValueError as exc:
+                problem = f"{shown(value)}: {exc}"
+    elif kind == "str":
+        if not isinstance(value, str):
+            problem = f"expected a string, got {_got(value)}"
+        elif value not in spec["choices"]:
+            problem = f"{shown(value)} is not one of {', '.join(spec['choices'])}"
     elif kind == "list":
         if not isinstance(value, list):
-            errors.append(f"{path}: expected a list, got {type(value).__name__} {value!r}")
-            return value
-        elem = {"type": spec.get("elements", "str"), "options": spec.get("options")}
-        value = [_check(v, elem, f"{path}[{i}]", errors) for i, v in enumerate(value)]
-    elif kind == "dict":
-        if not isinstance(value, dict):
-            errors.append(f"{path}: expected a mapping, got {type(value).__name__} {value!r}")
-            return value
-        if spec.get("options"):
-            value = _check_options(value, spec["options"], path, errors)
+            problem = f"expected a list, got {_got(value)}"
+        else:
+            elem = {"type": spec["elements"], "options": spec.get("options"), "what": "a value, or remove the entry"}
+            value = [_check(v, elem, _join(path, i), errors) for i, v in enumerate(value)]
+    elif not isinstance(value, dict):
+        problem = f"expected a mapping, got {_got(value)}"
+    elif spec.get("options"):
+        value = _check_options(value, spec["options"], path, errors)
+    else:
+        # Free-form settings: passed on to a provider, a WLM or cloud-init as JSON.
+        data_problem = _data_problem(value, path)
+        if data_problem:
+            errors.append(data_problem)
+    if problem:
+        errors.append(f"{path}: {problem}")
     return value
 
 
 def _check_options(data: dict, options: dict, path: str, errors: list[str]) -> dict:
-    prefix = f"{path}." if path else ""
     out = {}
     for key in data:
-        if key not in options:
+        if not isinstance(key, str):
+            errors.append(f"{path or 'the configuration'}: key {_got(key)} is not a string; field names are strings")
+        elif key not in options:
             known = ", ".join(sorted(options))
-            errors.append(f"{prefix}{key}: unknown field; known fields here are: {known}")
+            errors.append(f"{_join(path, key)}: unknown field; known fields here are: {known}")
     for key, spec in options.items():
+        field = _join(path, key)
         if key in data and data[key] is not None:
-            out[key] = _check(data[key], spec, prefix + key, errors)
+            out[key] = _check(data[key], spec, field, errors)
         elif spec.get("required"):
-            errors.append(f"{prefix}{key}: required field is missing")
+            errors.append(f"{field}: required field is missing")
         elif "default" in spec:
             default = spec["default"]
             if spec.get("type") == "dict" and spec.get("options"):
-                default = _check_options({}, spec["options"], prefix + key, errors)
+                default = _check_options({}, spec["options"], field, errors)
             out[key] = default.copy() if isinstance(default, (dict, list)) else default
         else:
             out[key] = None
@@ -213,10 +476,19 @@ class Config:
         return None
 
 
+def _validate(data: Any, schema: dict) -> tuple[dict, list[str]]:
+    if not isinstance(data, dict):
+        raise ConfigError([f"the configuration must be a mapping, got {_got(data)}"])
+    problem = _tree_problem(data)
+    if problem:
+        raise ConfigError([problem])
+    errors: list[str] = []
+    return _check_options(data, schema, "", errors), errors
+
+
 def validated(data: Any, schema: dict) -> dict:
     """The mapping with defaults filled in; raise ConfigError listing every problem."""
-    errors: list[str] = []
-    out = _check_options(data if isinstance(data, dict) else {}, schema, "", errors)
+    out, errors = _validate(data, schema)
     if errors:
         raise ConfigError(errors)
     return out
@@ -224,10 +496,7 @@ def validated(data: Any, schema: dict) -> dict:
 
 def parse(data: Any) -> Config:
     """Validate a config mapping and build a Config; raise ConfigError listing every problem."""
-    if not isinstance(data, dict):
-        raise ConfigError([f"the configuration must be a mapping, got {type(data).__name__}"])
-    errors: list[str] = []
-    d = _check_options(data, SCHEMA, "", errors)
+    d, errors = _validate(data, SCHEMA)
     resources = []
     if isinstance(d.get("resources"), list):
         if not d["resources"]:
@@ -238,14 +507,15 @@ def parse(data: Any) -> Config:
                 continue
             path = f"resources[{i}]"
             name = r.get("name")
-            if name in seen:
-                errors.append(f"{path}.name: {name!r} is used by another resource; names must be unique")
-            seen.add(name)
+            if isinstance(name, str):
+                if name in seen:
+                    errors.append(f"{path}.name: {shown(name)} is used by another resource; names must be unique")
+                seen.add(name)
             if isinstance(r.get("min"), int) and isinstance(r.get("max"), int) and r["min"] > r["max"]:
-                errors.append(f"{path}: min={r['min']} is above max={r['max']}; lower min or raise max")
+                errors.append(f"{path}: min={shown(r['min'])} is above max={shown(r['max'])}; lower min or raise max")
             for key in ("cores", "memory_mb"):
                 if r.get(key) is None:
-                    flavor = f"flavor {r['flavor']!r}" if r.get("flavor") else "the worker flavor"
+                    flavor = f"flavor {shown(r['flavor'])}" if r.get("flavor") else "the worker flavor"
                     errors.append(f"{path}.{key}: required field is missing; give the size of {flavor}")
             if errors:
                 continue
@@ -268,10 +538,11 @@ def parse(data: Any) -> Config:
                     options=dict(r["options"]),
                 )
             )
-    t = d.get("timers") or {}
+    t = d["timers"] if isinstance(d.get("timers"), dict) else {}
     initial, ceiling = t.get("backoff_initial"), t.get("backoff_max")
     if isinstance(initial, int) and isinstance(ceiling, int) and initial > ceiling:
         errors.append("timers.backoff_initial: must not be above timers.backoff_max")
+    errors.extend(_status_problems(d))
     if errors:
         raise ConfigError(errors)
     return Config(
@@ -293,25 +564,105 @@ def parse(data: Any) -> Config:
     )
 
 
-def load(path: str) -> Config:
-    """Read a JSON or YAML config file and parse it."""
+def _status_problems(d: dict) -> list[str]:
+    """The checks that join status_listen, status_auth and the two files (each alone is valid)."""
+    problems = []
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise ConfigError([f"cannot read config file {path}: {exc.strerror}"]) from None
-    if path.endswith((".yml", ".yaml")):
-        try:
-            import yaml  # lazily: only YAML configs need PyYAML
-        except ImportError:
-            raise ConfigError([f"{path}: reading YAML needs PyYAML (python3-yaml); or give a .json file"]) from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
-    else:
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ConfigError([f"{path}: not valid JSON: {exc}"]) from None
-    return parse(data)
+        host = listen_address(d["status_listen"])[0]
+    except (TypeError, ValueError, AttributeError):
+        host = None  # reported with the field
+    if host is not None and not is_loopback(host) and d["status_auth"] == "none":
+        problems.append(
+            f"status_listen: {shown(host)} is reachable from other machines; keep status_auth: token"
+            f" (the default) or listen on {LOOPBACK_HINT}"
+        )
+    if isinstance(d["state_file"], str) and d["state_file"] == d["status_token_file"]:
+        problems.append("status_token_file: must not be the state_file; give another file")
+    return problems
+
+
+def load(path: str) -> Config:
+    """Read a JSON or YAML config file (UTF-8, at most FILE_MAX_BYTES) and parse it."""
+    where = shown(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(FILE_MAX_BYTES + 1)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError([f"cannot read config file {where}: {_cut(reason, 100)}"]) from None
+    if len(raw) > FILE_MAX_BYTES:
+        raise ConfigError([f"{where}: larger than {FILE_MAX_BYTES} bytes; an engine config is a few KiB"])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{where}: not UTF-8 text (byte {exc.start}); save the file as UTF-8"]) from None
+    return parse(_load_yaml(text, where) if path.endswith((".yml", ".yaml")) else _load_json(text, where))
+
+
+def _load_json(text: str, where: str) -> Any:
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+        out: dict = {}
+        for key, value in pairs:
+            if key in out:
+                raise ConfigError([f"{where}: key {shown(key)} appears twice in one object; keep one"])
+            out[key] = value
+        return out
+
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates)
+    except ConfigError:
+        raise  # from no_duplicates (a ValueError too)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"{where}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]) from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise ConfigError([f"{where}: not valid JSON: {_cut(str(exc), 100)}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{where}: nested too deeply"]) from None
+
+
+def _load_yaml(text: str, where: str) -> Any:
+    try:
+        import yaml  # lazily: only YAML configs need PyYAML
+    except ImportError:
+        raise ConfigError([f"{where}: reading YAML needs PyYAML (python3-yaml); or give a .json file"]) from None
+
+    class Loader(yaml.SafeLoader):
+        """Refuses duplicate keys (YAML keeps the last silently) and alias bombs."""
+
+        aliases = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > YAML_MAX_ALIASES:
+                    raise ConfigError([f"{where}: more than {YAML_MAX_ALIASES} YAML aliases (*name); write it out"])
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                seen = set()
+                for key_node, _value in node.value:
+                    if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                        continue  # keys merged in by '<<' may be overridden: that is their point
+                    key = self.construct_object(key_node)
+                    if key in seen:
+                        raise ConfigError(
+                            [f"{where}: line {key_node.start_mark.line + 1}: key {shown(key)} appears twice; keep one"]
+                        )
+                    seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    try:
+        return yaml.load(text, Loader=Loader)  # a SafeLoader: plain data only
+    except ConfigError:
+        raise  # from Loader (a ValueError too)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError([f"{where}: not valid YAML{at}: {_cut(str(exc.problem or exc.context), 100)}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{where}: not valid YAML: {_cut(str(exc), 100)}"]) from None
+    except (ValueError, OverflowError) as exc:  # PyYAML converts odd ints and dates with Python's own checks
+        raise ConfigError([f"{where}: not valid YAML: {_cut(str(exc), 100)}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{where}: nested too deeply"]) from None

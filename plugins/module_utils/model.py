@@ -228,14 +228,40 @@ class Controls:
         }
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> Controls:
-        data = data or {}
-        return cls(
-            auto=bool(data.get("auto", True)),
-            frozen=bool(data.get("frozen", False)),
-            drained_resources=frozenset(data.get("drained_resources", ())),
-            held_nodes=frozenset(data.get("held_nodes", ())),
-        )
+    def from_dict(cls, data: object, warnings: list[str] | None = None) -> Controls:
+        """The controls in ``data``, read strictly; each one that cannot be read is named in ``warnings``.
+
+        The engine never acts on what it cannot read, so an unreadable
+        control takes the value that acts on less: ``auto`` off (plan and
+        report only), ``frozen`` on. An unreadable list of drained resources
+        or held nodes could have named any of them, so it freezes the
+        cluster too. A control that is missing (a file older than it) takes
+        its default.
+        """
+        notes = [] if warnings is None else warnings
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            notes.append(f"controls: expected a mapping, got {type(data).__name__}; auto off and frozen")
+            return cls(auto=False, frozen=True)
+        auto, frozen = data.get("auto", True), data.get("frozen", False)
+        if not isinstance(auto, bool):
+            notes.append(f"controls.auto: expected true or false, got {type(auto).__name__}; auto off")
+            auto = False
+        if not isinstance(frozen, bool):
+            notes.append(f"controls.frozen: expected true or false, got {type(frozen).__name__}; frozen")
+            frozen = True
+        names: dict[str, frozenset[str]] = {}
+        for key in ("drained_resources", "held_nodes"):
+            value = data.get(key, [])
+            if not isinstance(value, list):
+                notes.append(f"controls.{key}: expected a list of names, got {type(value).__name__}; frozen")
+                frozen, value = True, []
+            kept = [v for v in value if isinstance(v, str)]
+            if len(kept) < len(value):
+                notes.append(f"controls.{key}: {len(value) - len(kept)} entries that are not names were dropped")
+            names[key] = frozenset(kept)
+        return cls(auto=auto, frozen=frozen, **names)
 
 
 @dataclass(frozen=True)
@@ -272,16 +298,60 @@ class Timers:
         }
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> Timers:
-        data = data or {}
+    def from_dict(cls, data: object, warnings: list[str] | None = None) -> Timers:
+        """The timers in ``data``; a section or entry of the wrong type is left out and named in ``warnings``.
+
+        Only that part is lost (one node's clock, one resource's back-off),
+        which is always safe. Times are finite numbers of seconds.
+        """
+        notes = [] if warnings is None else warnings
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            notes.append(f"timers: expected a mapping, got {type(data).__name__}; all clocks and back-offs restart")
+            return cls()
+
+        def seconds(value: object) -> float | None:
+            # 2**53: beyond any epoch time, and float() of a huge int overflows.
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or abs(value) > 2**53:
+                return None
+            return float(value) if abs(value) < float("inf") else None  # NaN fails this too
+
+        def backoff(value: object) -> Backoff | None:
+            if not isinstance(value, dict):
+                return None
+            until, failures, error = seconds(value.get("until")), value.get("failures"), value.get("last_error", "")
+            # The engine waits backoff_initial * 2**(failures - 1): a huge
+            # count would take the pass minutes to compute.
+            if until is None or isinstance(failures, bool) or not isinstance(failures, int):
+                return None
+            if not 0 <= failures <= 1000 or not isinstance(error, str):
+                return None
+            return Backoff(until, failures, error)
+
+        def section(name: str, read, lost: str) -> dict:
+            entries = data.get(name)
+            if entries is None:
+                return {}
+            if not isinstance(entries, dict):
+                notes.append(f"timers.{name}: expected a mapping, got {type(entries).__name__}; every {lost}")
+                return {}
+            out = {}
+            for key, value in entries.items():
+                item = read(value)
+                if not isinstance(key, str) or len(key) > 255:
+                    notes.append(f"timers.{name}: an entry whose key is not a name was dropped")
+                elif item is None:
+                    notes.append(f"timers.{name}[{key!r}]: unreadable {type(value).__name__}; its {lost}")
+                else:
+                    out[key] = item
+            return out
+
         return cls(
-            idle_since={str(k): float(v) for k, v in (data.get("idle_since") or {}).items()},
-            down_since={str(k): float(v) for k, v in (data.get("down_since") or {}).items()},
-            backoff={
-                str(k): Backoff(float(v["until"]), int(v["failures"]), str(v.get("last_error", "")))
-                for k, v in (data.get("backoff") or {}).items()
-            },
-            last_submit={str(k): float(v) for k, v in (data.get("last_submit") or {}).items()},
+            idle_since=section("idle_since", seconds, "idle clock restarts"),
+            down_since=section("down_since", seconds, "down clock restarts"),
+            backoff=section("backoff", backoff, "back-off is forgotten"),
+            last_submit=section("last_submit", seconds, "last submit time is forgotten"),
         )
 
 

@@ -4,8 +4,10 @@
 
 Private to the dcaas.cluster collection. Written atomically (temporary file,
 fsync, rename) with mode 0600. Losing the timers is safe: idle clocks
-restart and back-offs are forgotten. A lock file serialises reconcile passes
-so the daemon and an ad-hoc ``dcaas.cluster.scale`` run never act at once.
+restart and back-offs are forgotten. Reading never raises: a part of the
+wrong type is dropped alone, with a warning, and controls that cannot be read
+take their safe values (Controls.from_dict). A lock file serialises reconcile
+passes so the daemon and an ad-hoc ``dcaas.cluster.scale`` run never act at once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from collections.abc import Iterator
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import Controls, Timers
 
 VERSION = 1
+# The engine writes a few KiB per hundred nodes; anything this big is not its file.
+MAX_BYTES = 16 * 1024 * 1024
 
 
 class StateError(Exception):
@@ -31,20 +35,35 @@ class StateStore:
         self.path = path
 
     def load(self) -> tuple[Timers, Controls, list[str]]:
-        """Return (timers, controls, warnings). A missing file is a fresh start."""
+        """Return (timers, controls, warnings), whatever the file holds. A missing file is a fresh start."""
         try:
-            with open(self.path, encoding="utf-8") as fh:
-                data = json.load(fh)
+            with open(self.path, "rb") as fh:
+                raw = fh.read(MAX_BYTES + 1)
         except FileNotFoundError:
             return Timers(), Controls(), []
-        except (OSError, ValueError) as exc:
-            return Timers(), Controls(), [f"state file {self.path} unreadable ({exc}); starting with fresh timers"]
-        if not isinstance(data, dict):
-            return Timers(), Controls(), [f"state file {self.path} is not a mapping; starting with fresh timers"]
+        except OSError as exc:
+            return self._unreadable(exc.strerror or type(exc).__name__)
+        if len(raw) > MAX_BYTES:
+            return self._unreadable(f"larger than {MAX_BYTES} bytes")
         try:
-            return Timers.from_dict(data.get("timers")), Controls.from_dict(data.get("controls")), []
-        except (KeyError, TypeError, ValueError) as exc:
-            return Timers(), Controls(), [f"state file {self.path} malformed ({exc}); starting with fresh timers"]
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deeply
+            return self._unreadable(str(exc))
+        if not isinstance(data, dict):
+            return self._unreadable(f"a JSON {type(data).__name__}, not a mapping")
+        warnings: list[str] = []
+        timers = Timers.from_dict(data.get("timers"), warnings)
+        controls = Controls.from_dict(data.get("controls"), warnings)
+        return timers, controls, [f"state file {self.path}: {w}" for w in warnings]
+
+    def _unreadable(self, why: str) -> tuple[Timers, Controls, list[str]]:
+        # Never act on what cannot be read: the admin's controls fall back
+        # to what acts on nothing until an admin sets them again.
+        return (
+            Timers(),
+            Controls(auto=False, frozen=True),
+            [f"state file {self.path} unreadable ({why}): timers restart; auto off and frozen until set again"],
+        )
 
     def save(self, timers: Timers, controls: Controls) -> None:
         directory = os.path.dirname(os.path.abspath(self.path))
@@ -91,10 +110,15 @@ def apply_changes(controls: Controls, changes: dict) -> Controls:
 
 
 def change_controls(store: StateStore, changes: dict, write: bool = True) -> tuple[Controls, bool]:
-    """Change the controls in the state file; return (new controls, whether they changed)."""
+    """Change the controls in the state file; return (new controls, whether the file changes).
+
+    Works whatever the file holds: one with unreadable parts is rewritten
+    clean, keeping what was readable and the safe values that replaced the rest.
+    """
     with store.lock():
-        timers, controls, _warnings = store.load()
+        timers, controls, warnings = store.load()
         new = apply_changes(controls, changes)
-        if new != controls and write:
+        changed = new != controls or bool(warnings)
+        if changed and write:
             store.save(timers, new)
-        return new, new != controls
+        return new, changed

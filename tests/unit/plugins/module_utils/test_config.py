@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
+from config_helpers import GOOD, INT_FIELDS, NAME_FIELDS, PATH_FIELDS, TEXT_FIELDS, names_field, with_field
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import ConfigError, load, parse
-
-GOOD = {
-    "cluster": "demo",
-    "resources": [{"name": "small", "flavor": "m1.small", "image": "worker", "cores": 2, "memory_mb": 2048}],
-}
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import (
+    SCHEMA,
+    ConfigError,
+    listen_address,
+    load,
+    parse,
+    shown,
+)
 
 
 def errors_of(data) -> list[str]:
@@ -93,3 +97,288 @@ def test_load_reports_unreadable_and_invalid_files(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         load(str(bad))
+
+
+# --- bad values are refused, never silently accepted (issue 13, item 3) ---
+
+
+def field_errors(path: str, value, **others) -> list[str]:
+    """The errors parse reports for the field at path when it holds value (and top-level fields others)."""
+    try:
+        parse({**with_field(path, value), **others})
+    except ConfigError as exc:
+        return [e for e in exc.errors if names_field(e, path)]
+    return []
+
+
+def error_for(path: str, value, **others) -> str:
+    errs = field_errors(path, value, **others)
+    assert errs, (path, value)
+    return errs[0]
+
+
+def test_every_int_field_has_a_bound_and_the_docs_give_it():
+    def int_paths(options: dict, path: str):
+        for key, spec in options.items():
+            sub = f"{path}.{key}" if path else key
+            if spec.get("type") == "int":
+                yield sub, spec
+            yield from int_paths(spec.get("options") or {}, f"{sub}.0" if spec.get("type") == "list" else sub)
+
+    found = dict(int_paths(SCHEMA, ""))
+    assert set(found) == set(INT_FIELDS)
+    with open(os.path.join(os.path.dirname(__file__), "../../../../docs/engine-config.md"), encoding="utf-8") as fh:
+        docs = fh.read()
+    for path, spec in found.items():
+        assert (spec["min"], spec["max"]) == INT_FIELDS[path]
+        assert f"`{path.split('.')[-1]}`" in docs and str(spec["max"]) in docs, path
+
+
+@pytest.mark.parametrize("path", sorted(INT_FIELDS))
+def test_integers_beyond_their_bounds_are_refused(path):
+    low, high = INT_FIELDS[path]
+    assert f"must be at most {high}" in error_for(path, high + 1)
+    assert f"must be at least {low}" in error_for(path, low - 1)
+    # an interval of 10**30 killed the daemon (OverflowError in Event.wait)
+    assert "must be at most" in error_for(path, 10**30)
+    # a huge number is described, not printed (repr refuses 4300+ digits)
+    assert "about 5001 digits" in error_for(path, 10**5000)
+    for bound in (low, high):  # (backoff_initial at its high bound is above backoff_max: another error)
+        assert not [e for e in field_errors(path, bound) if "must be at" in e], bound
+
+
+@pytest.mark.parametrize(
+    "value", [1.5, 10.0, float("nan"), float("inf"), True, False, "10s", " 10", "1_0", "+10", "1e3", "", "٣"]
+)
+def test_integers_take_whole_numbers_and_digit_strings_only(value):
+    assert "expected an integer" in error_for("timers.interval", value)
+    assert parse(with_field("timers.interval", "45")).timers.interval == 45  # as a template renders it
+    assert parse(with_field("resources.0.priority", "-5")).resources[0].priority == -5
+
+
+@pytest.mark.parametrize("path", [*NAME_FIELDS, *TEXT_FIELDS, *PATH_FIELDS, "status_listen"])
+@pytest.mark.parametrize("value", ["", "a\x00b", "a\nb", "ab\n", "a\tb", "a\x7fb", "a\x85b", "a\u2028b", "a\ud800b", 7])
+def test_names_paths_and_words_refuse_empty_strings_and_control_characters(path, value):
+    error_for(path, value)
+
+
+@pytest.mark.parametrize("field", ["state_file", "status_token_file"])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", "must not be empty"),
+        ("state.json", "is not an absolute path"),
+        ("./state.json", "is not an absolute path"),
+        ("/var/lib/dcaas/", "names a directory"),
+        ("/var/lib/dcaas/..", "names a directory"),
+        ("/", "names a directory"),
+        ("/var/lib/dcaas/state\n.json", "control character"),
+        ("/" + "x" * 5000, "longer than 4096"),
+    ],
+)
+def test_state_and_token_files_must_be_absolute_file_paths(field, value, expected):
+    # state_file: "" was accepted: timers were never saved, idle nodes never drained
+    assert expected in error_for(field, value)
+
+
+def test_state_and_token_files_must_differ():
+    errs = errors_of({**GOOD, "state_file": "/var/lib/x", "status_token_file": "/var/lib/x"})
+    assert any(e.startswith("status_token_file: must not be the state_file") for e in errs)
+
+
+@pytest.mark.parametrize(
+    ("listen", "host", "port", "loopback"),
+    [
+        ("127.0.0.1:8655", "127.0.0.1", 8655, True),
+        ("127.1.2.3:1", "127.1.2.3", 1, True),
+        ("localhost:65535", "localhost", 65535, True),
+        ("[::1]:8655", "::1", 8655, True),
+        ("0.0.0.0:8655", "0.0.0.0", 8655, False),
+        ("[::]:8655", "::", 8655, False),
+        ("10.1.2.3:80", "10.1.2.3", 80, False),
+        ("head.example.org:8655", "head.example.org", 8655, False),
+        ("[fe80::1]:1", "fe80::1", 1, False),
+        ("[::ffff:127.0.0.1]:1", "::ffff:127.0.0.1", 1, False),
+    ],
+)
+def test_status_listen_beyond_loopback_needs_the_token(listen, host, port, loopback):
+    assert listen_address(listen) == (host, port)
+    assert parse({**GOOD, "status_listen": listen}).status_auth == "token"
+    if loopback:
+        assert parse({**GOOD, "status_listen": listen, "status_auth": "none"}).status_listen == listen
+    else:
+        assert "keep status_auth: token" in error_for("status_listen", listen, status_auth="none")
+
+
+@pytest.mark.parametrize(
+    ("listen", "expected"),
+    [
+        ("8655", "give host:port"),
+        ("localhost", "give host:port"),
+        (":8655", "give a host"),
+        ("::1:8655", "in brackets"),
+        ("[::1]8655", "in brackets"),
+        ("[127.0.0.1]:80", "not an IPv6 address"),
+        ("[::1]:", "not a number from 1 to 65535"),
+        ("host:0", "not a number from 1 to 65535"),
+        ("host:65536", "not a number from 1 to 65535"),
+        ("host:http", "not a number from 1 to 65535"),
+        ("host:+80", "not a number from 1 to 65535"),
+        ("under_score:80", "neither an IP address nor a host name"),
+        ("-host:80", "neither an IP address nor a host name"),
+        ("1.2.3:80", "neither an IP address nor a host name"),
+        ("256.0.0.1:80", "neither an IP address nor a host name"),
+        ("a..b:80", "neither an IP address nor a host name"),
+        ("x" * 64 + ":80", "neither an IP address nor a host name"),
+    ],
+)
+def test_status_listen_must_be_host_and_port(listen, expected):
+    assert expected in error_for("status_listen", listen)
+
+
+@pytest.mark.parametrize("path", ["wlm.options", "cloud.options", "resources.0.options", "worker_user_data"])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({1: "x"}, "key int 1 is not a string"),
+        ({"a": {"b": [b"bytes"]}}, "bytes b'bytes' is not plain data"),
+        ({"a": float("nan")}, "not a finite number"),
+        ({"a": [float("-inf")]}, "not a finite number"),
+        ({"a": {1, 2}}, "set"),
+        ({"a": 2**70}, "fit in 64 bits"),
+        ({"a": "\ud800"}, "lone surrogate"),
+        ("text", "expected a mapping"),
+    ],
+)
+def test_free_form_settings_must_be_plain_json_data(path, value, expected):
+    assert expected in error_for(path, value)
+    plain = {"write_files": [{"path": "/etc/motd", "content": "hi\n\tthere"}], "n": 1.5, "x": None, "i": -(2**63)}
+    assert field_errors(path, plain) == []  # control characters are fine in free text
+
+
+def test_keys_that_are_not_strings_are_refused():
+    errs = errors_of({**GOOD, 1: "x", ("a", "b"): 2})
+    assert any("key int 1 is not a string" in e for e in errs) and any("key tuple" in e for e in errs)
+    assert "key int 5 is not a string" in error_for("timers", {5: 1})
+
+
+def test_a_name_with_a_trailing_newline_is_refused():
+    # the name pattern used to end in "$", which also matches before a final newline
+    assert "is not a valid name" in error_for("cluster", "demo\n")
+    assert "is not a valid name" in error_for("resources.0.name", "small\n")
+
+
+def test_resource_names_of_the_wrong_type_do_not_crash_the_checker():
+    bad = {**GOOD["resources"][0], "name": ["small"]}
+    errs = errors_of({**GOOD, "resources": [bad, bad]})
+    assert any(e.startswith("resources[1].name: expected a string") for e in errs)
+
+
+def test_values_in_messages_are_cut_and_their_size_given():
+    err = error_for("resources.0.flavor", "f" * 100_000 + "\n")
+    assert len(err) < 300 and "(100001 characters)" in err
+    err = error_for("timers.interval", ["x" * 1000] * 1000)
+    assert len(err) < 300 and "(1000 entries)" in err
+    assert shown("é") == "'\\xe9'"  # ASCII only: no terminal escapes, no multi-byte blow-up
+
+
+def test_the_message_stays_short_whatever_the_number_of_problems():
+    bad = {"name": "X" * 10_000, "flavor": "", "image": "\n" * 10_000, "cores": "x" * 10_000}
+    with pytest.raises(ConfigError) as info:
+        parse({**GOOD, "resources": [bad] * 2000})
+    assert len(info.value.errors) > 2000  # all of them are listed in .errors...
+    assert len(str(info.value).encode()) < 4096 and "more problems" in str(info.value)  # ...the first few in the text
+
+
+def test_a_tree_too_big_or_too_deep_is_refused_at_once():
+    deep: list = []
+    for _ in range(10_000):
+        deep = [deep]
+    assert "nested more than 64 levels" in errors_of({**GOOD, "worker_user_data": {"a": deep}})[0]
+    bomb: list = ["lol"] * 10
+    for _ in range(30):
+        bomb = [bomb] * 10  # 10**30 leaves, a few hundred objects
+    errs = errors_of({**GOOD, "worker_user_data": {"a": bomb}})
+    assert len(errs) == 1 and "more than 100000 values" in errs[0]
+    cyclic: dict = {}
+    cyclic["self"] = cyclic
+    assert len(errors_of({**GOOD, "wlm": {"options": cyclic}})) == 1
+
+
+# --- files: encoding, size, duplicate keys, YAML aliases ---
+
+
+def load_text(tmp_path, name: str, content: str | bytes) -> list[str]:
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ConfigError) as info:
+        load(str(path))
+    assert len(str(info.value).encode()) < 4096
+    return info.value.errors
+
+
+GOOD_YAML = "cluster: demo\nresources:\n  - {name: small, flavor: m1, image: w, cores: 2, memory_mb: 1024}\n"
+
+
+def test_duplicate_keys_are_refused_in_json_and_yaml(tmp_path):
+    text = json.dumps(GOOD)[:-1] + ', "cluster": "other"}'
+    assert "key 'cluster' appears twice" in load_text(tmp_path, "e.json", text)[0]
+    errs = load_text(tmp_path, "e.yml", GOOD_YAML + "timers:\n  interval: 5\n  interval: 50\n")
+    assert "line 6: key 'interval' appears twice" in errs[0]
+    # a key merged in with '<<' may be overridden: that is what merging is for
+    path = tmp_path / "merge.yml"
+    path.write_text(
+        "cluster: demo\nresources:\n  - &r {name: small, flavor: m1, image: w, cores: 2, memory_mb: 1024}\n"
+        "  - {<<: *r, name: big, cores: 8}\n"
+    )
+    assert [r.cores for r in load(str(path)).resources] == [2, 8]
+
+
+def test_a_file_that_is_not_utf8_is_refused(tmp_path):
+    assert "not UTF-8 text (byte 11)" in load_text(tmp_path, "e.json", b'{"cluster":\xff"demo"}')[0]
+    assert "not UTF-8" in load_text(tmp_path, "e.yml", GOOD_YAML.encode("utf-16"))[0]
+
+
+def test_a_file_too_large_is_refused(tmp_path):
+    errs = load_text(tmp_path, "e.json", json.dumps({**GOOD, "pad": "x" * (1024 * 1024)}))
+    assert "larger than 1048576 bytes" in errs[0]
+
+
+def test_a_yaml_alias_bomb_is_refused_with_a_short_message(tmp_path):
+    lines = [f"a: &a [{', '.join(['lol'] * 12)}]"]
+    for prev, name in zip("abcdefghi", "bcdefghij"):
+        lines.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 12)}]")  # 9 * 12 aliases, 12**10 leaves
+    bomb = "\n".join(lines) + "\n"
+    assert "more than 100 YAML aliases" in load_text(tmp_path, "e.yml", bomb)[0]
+    few = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, n in zip("abcdef", "bcdefg")
+    )  # 60 aliases, 10**7 leaves
+    errs = load_text(tmp_path, "f.yml", GOOD_YAML + few)
+    assert "more than 100000 values" in errs[0]
+
+
+@pytest.mark.parametrize(("name", "text"), [("e.json", "[" * 5000), ("e.yml", "[" * 5000)])
+def test_nesting_too_deep_for_the_parser_is_refused(tmp_path, name, text):
+    load_text(tmp_path, name, text)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("e.json", '{"a": 1' + "0" * 5000 + "}", "not valid JSON"),
+        ("e.yml", "a: 1" + "0" * 5000 + "\n", "not valid YAML"),
+        ("e.yml", "a: 2001-02-30\n", "not valid YAML"),
+        ("e.yml", "a: !!binary 'YQ'\n", "not valid YAML"),
+        ("e.yml", "", "must be a mapping, got NoneType None"),
+        ("e.yml", "a: b\n---\nc: d\n", "not valid YAML"),
+    ],
+)
+def test_files_that_trip_the_parsers_give_config_errors(tmp_path, name, text, expected):
+    assert expected in load_text(tmp_path, name, text)[0]
+
+
+def test_unreadable_paths_give_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load(str(tmp_path))  # a directory
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load(str(tmp_path / "a\x00b.json"))
