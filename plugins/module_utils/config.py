@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.dcaas.cluster.plugins.module_utils.errors import clip
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import Resource
 
 NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,30}")
@@ -47,7 +48,6 @@ TREE_MAX_DEPTH = 64
 YAML_MAX_ALIASES = 100
 SHOWN_CHARS = 60
 LISTED_ERRORS = 10
-ERROR_CHARS = 300
 LOOPBACK_HINT = "127.0.0.1:8655"
 
 
@@ -139,10 +139,6 @@ SCHEMA: dict[str, dict] = {
 }
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def shown(value: Any) -> str:
     """A short, printable, ASCII repr of value for messages: a long value is cut and its size given.
 
@@ -166,7 +162,7 @@ def shown(value: Any) -> str:
         note = f"{len(value)} {'entry' if len(value) == 1 else 'entries'}"
     else:
         note = "cut"
-    return f"{_cut(text, SHOWN_CHARS)} ({note})"
+    return f"{text[:SHOWN_CHARS]}... ({note})"
 
 
 def _repr_pieces(value: Any) -> Iterator[str]:
@@ -226,7 +222,7 @@ class ConfigError(ValueError):
 
     def __init__(self, errors: list[str]):
         self.errors = errors
-        listed = [_cut(e, ERROR_CHARS) for e in errors[:LISTED_ERRORS]]
+        listed = [clip(e) for e in errors[:LISTED_ERRORS]]
         if len(errors) > LISTED_ERRORS:
             listed.append(f"... and {len(errors) - LISTED_ERRORS} more problems")
         super().__init__("invalid dcaas engine configuration:\n  - " + "\n  - ".join(listed))
@@ -589,7 +585,7 @@ def load(path: str) -> Config:
             raw = fh.read(FILE_MAX_BYTES + 1)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError([f"cannot read config file {where}: {_cut(reason, 100)}"]) from None
+        raise ConfigError([f"cannot read config file {where}: {clip(reason, 100)}"]) from None
     if len(raw) > FILE_MAX_BYTES:
         raise ConfigError([f"{where}: larger than {FILE_MAX_BYTES} bytes; an engine config is a few KiB"])
     try:
@@ -615,7 +611,7 @@ def _load_json(text: str, where: str) -> Any:
     except json.JSONDecodeError as exc:
         raise ConfigError([f"{where}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]) from None
     except ValueError as exc:  # an integer of more digits than Python converts
-        raise ConfigError([f"{where}: not valid JSON: {_cut(str(exc), 100)}"]) from None
+        raise ConfigError([f"{where}: not valid JSON: {clip(str(exc), 100)}"]) from None
     except RecursionError:
         raise ConfigError([f"{where}: nested too deeply"]) from None
 
@@ -659,10 +655,10 @@ def _load_yaml(text: str, where: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError([f"{where}: not valid YAML{at}: {_cut(str(exc.problem or exc.context), 100)}"]) from None
+        raise ConfigError([f"{where}: not valid YAML{at}: {clip(str(exc.problem or exc.context), 100)}"]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{where}: not valid YAML: {_cut(str(exc), 100)}"]) from None
+        raise ConfigError([f"{where}: not valid YAML: {clip(str(exc), 100)}"]) from None
     except (ValueError, OverflowError) as exc:  # PyYAML converts odd ints and dates with Python's own checks
-        raise ConfigError([f"{where}: not valid YAML: {_cut(str(exc), 100)}"]) from None
+        raise ConfigError([f"{where}: not valid YAML: {clip(str(exc), 100)}"]) from None
     except RecursionError:
         raise ConfigError([f"{where}: nested too deeply"]) from None

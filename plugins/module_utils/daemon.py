@@ -40,6 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
+from ansible_collections.dcaas.cluster.plugins.module_utils.errors import clip, describe
 from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine
 from ansible_collections.dcaas.cluster.plugins.module_utils.policy import next_due
 
@@ -49,8 +50,6 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.policy import next_d
 LONGEST_WAIT = 86400
 # The first retry after a failed pass when the watch is off.
 FIRST_RETRY = 5
-# An exception's message can hold a whole WLM or cloud answer: this much is shown.
-ERROR_CHARS = 300
 # The status token: what the daemon makes, and what it accepts in the file.
 TOKEN_BYTES = 32
 TOKEN_MIN, TOKEN_MAX = 32, 1024
@@ -65,21 +64,6 @@ def log(event: str, **fields) -> None:
     with _log_lock:  # the status API's threads log too
         sys.stdout.write(line)
         sys.stdout.flush()
-
-
-def clip(text: str, limit: int = ERROR_CHARS) -> str:
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... ({len(text) - limit} more characters)"
-
-
-def describe(exc: BaseException) -> str:
-    """The exception's class and its message, clipped; never a traceback."""
-    try:
-        text = str(exc)
-    except Exception:  # a broken __str__ must not fail the report of the failure
-        text = ""
-    return f"{type(exc).__name__}: {clip(text)}" if text else type(exc).__name__
 
 
 def bounded(seconds: float) -> float:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, CloudProvider, LaunchSpec
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
+from ansible_collections.dcaas.cluster.plugins.module_utils.errors import describe
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     DRAIN_REASON_PREFIX,
     LABEL_CLUSTER,
@@ -332,8 +333,8 @@ class Engine:
                         failed = True
                         break
                     except Exception as exc:  # one node must not stop the pass
-                        result.errors.append(f"power up {name}: {_describe(exc)}")
-                        self.log("action_failed", action="power_up", node=name, error=_describe(exc))
+                        result.errors.append(f"power up {name}: {describe(exc)}")
+                        self.log("action_failed", action="power_up", node=name, error=describe(exc))
                         continue
                     result.launched.append(inst.name)
                     self.log("launch", node=inst.name, resource=res.name, reason=launch.reason)
@@ -342,8 +343,8 @@ class Engine:
             try:
                 observed = self.observe()
             except Exception as exc:  # the back-off learnt so far must be kept
-                result.errors.append(f"re-read after a failed launch: {_describe(exc)}")
-                self.log("action_failed", action="observe", node=None, error=_describe(exc))
+                result.errors.append(f"re-read after a failed launch: {describe(exc)}")
+                self.log("action_failed", action="observe", node=None, error=describe(exc))
                 break
             nodes = {n.name: n for n in observed.nodes}
             replan = decide(observed, self.config, now, timers, controls)
@@ -357,8 +358,8 @@ class Engine:
             step()
         except Exception as exc:  # a node the engine cannot handle must not stop the pass
             what = f"{action} {node}" if node else action
-            result.errors.append(f"{what}: {_describe(exc)}")
-            self.log("action_failed", action=action, node=node, error=_describe(exc))
+            result.errors.append(f"{what}: {describe(exc)}")
+            self.log("action_failed", action=action, node=node, error=describe(exc))
             return False
         return True
 
@@ -461,14 +462,6 @@ class Engine:
             self.cloud.delete(_instance_of(node))
         if node.in_wlm:
             self.wlm.remove(node.name)
-
-
-def _describe(exc: BaseException) -> str:
-    """An error for the log and the result: CommandError and CloudError
-    already say what failed; anything else is named by its class. Cut short:
-    a message can quote what a command printed."""
-    text = str(exc) if isinstance(exc, (CommandError, CloudError)) else f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 500 else f"{text[:500]}... ({len(text)} characters)"
 
 
 def _instance_of(node: Node) -> Instance:
