@@ -143,6 +143,17 @@ errors:
   returned: always
   type: list
   elements: str
+protected:
+  description:
+    - Why the pass was in protected mode, or an empty list. While what the
+      workload manager reports contradicts itself (a running job on a node
+      its node list does not show, a running job on no node), the engine
+      drains, deletes and powers down nothing; it launches for waiting jobs
+      as usual, and leaves the mode by itself once the answers agree.
+  returned: always
+  type: list
+  elements: str
+  sample: ["job 7 runs on hpc-small-1a2b3c, which the WLM's node list does not show"]
 unfit_jobs:
   description: Same as RV(plan.unfit_jobs), for convenience.
   returned: always
