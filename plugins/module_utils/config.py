@@ -325,7 +325,8 @@ def _data_problem(value: Any, path: str) -> str | None:
         if not math.isfinite(value):
             return f"{path}: {value} is not a finite number (JSON has no NaN or infinity)"
     else:
-        return f"{path}: {_got(value)} is not plain data; use strings, numbers, booleans, null, lists and mappings"
+        kind = type(value).__name__
+        return f"{path}: a {kind} is not plain data; use strings, numbers, booleans, null, lists and mappings"
     return None
 
 
@@ -392,7 +393,7 @@ def _check(value: Any, spec: dict, path: str, errors: list[str]) -> Any:
             elem = {"type": spec["elements"], "options": spec.get("options"), "what": "a value, or remove the entry"}
             value = [_check(v, elem, _join(path, i), errors) for i, v in enumerate(value)]
     elif not isinstance(value, dict):
-        problem = f"expected a mapping, got {_got(value)}"
+        problem = f"expected a mapping, got {type(value).__name__}"  # its text could hold credentials
     elif spec.get("options"):
         value = _check_options(value, spec["options"], path, errors)
     else:
@@ -474,7 +475,8 @@ class Config:
 
 def _validate(data: Any, schema: dict) -> tuple[dict, list[str]]:
     if not isinstance(data, dict):
-        raise ConfigError([f"the configuration must be a mapping, got {_got(data)}"])
+        # The type only: the text of a wrongly typed config can hold its credentials.
+        raise ConfigError([f"the configuration must be a mapping, got {type(data).__name__}"])
     problem = _tree_problem(data)
     if problem:
         raise ConfigError([problem])

@@ -175,5 +175,5 @@ def test_run_with_a_token_file_others_can_read_exits_2(dcaasd, config_file, tmp_
     token = tmp_path / "status.token"
     token.write_text("a" * 64)
     token.chmod(0o644)
-    code, _out, err = run(dcaasd, capsys, "--config", config_file(status_listen="127.0.0.1:0"), "run")
+    code, _out, err = run(dcaasd, capsys, "--config", config_file(status_listen="127.0.0.1:8655"), "run")
     assert code == 2 and "mode 0644" in err and "a" * 64 not in err

@@ -241,7 +241,7 @@ def test_status_listen_must_be_host_and_port(listen, expected):
     ("value", "expected"),
     [
         ({1: "x"}, "key int 1 is not a string"),
-        ({"a": {"b": [b"bytes"]}}, "bytes b'bytes' is not plain data"),
+        ({"a": {"b": [b"bytes"]}}, "a bytes is not plain data"),
         ({"a": float("nan")}, "not a finite number"),
         ({"a": [float("-inf")]}, "not a finite number"),
         ({"a": {1, 2}}, "set"),
@@ -369,7 +369,7 @@ def test_nesting_too_deep_for_the_parser_is_refused(tmp_path, name, text):
         ("e.yml", "a: 1" + "0" * 5000 + "\n", "not valid YAML"),
         ("e.yml", "a: 2001-02-30\n", "not valid YAML"),
         ("e.yml", "a: !!binary 'YQ'\n", "not valid YAML"),
-        ("e.yml", "", "must be a mapping, got NoneType None"),
+        ("e.yml", "", "must be a mapping, got NoneType"),
         ("e.yml", "a: b\n---\nc: d\n", "not valid YAML"),
     ],
 )
@@ -382,3 +382,13 @@ def test_unreadable_paths_give_config_errors(tmp_path):
         load(str(tmp_path))  # a directory
     with pytest.raises(ConfigError, match="cannot read config file"):
         load(str(tmp_path / "a\x00b.json"))
+
+
+@pytest.mark.parametrize("field", ["cloud.options", "wlm.options", "worker_user_data"])
+def test_a_wrongly_typed_settings_mapping_is_not_quoted(field):
+    # Such a value is often the credentials written on one line.
+    section, _dot, key = field.partition(".")
+    data = {**GOOD, section: {key: "auth: {password: s3cret-marker}"} if key else "password: s3cret-marker"}
+    with pytest.raises(ConfigError) as err:
+        parse(data)
+    assert f"{field}: expected a mapping, got str" in str(err.value) and "s3cret-marker" not in str(err.value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -91,15 +92,17 @@ class VirtualTime:
 
 
 def config(tmp_path, **timers):
-    return parse(
+    """A valid config, then what the loader would refuse but the daemon must
+    survive anyway: port 0 (any free port, for the test) and timers beyond
+    the loader's bounds (the daemon bounds its waits again)."""
+    cfg = parse(
         {
             **CONFIG,
-            "timers": timers,
             "state_file": str(tmp_path / "state.json"),
-            "status_listen": "127.0.0.1:0",
             "status_token_file": str(tmp_path / "token" / "status.token"),
         }
     )
+    return replace(cfg, status_listen="127.0.0.1:0", timers=replace(cfg.timers, **timers))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import threading
 import types
 import urllib.error
 import urllib.request
+from dataclasses import replace
 
 import pytest
 
@@ -158,16 +159,17 @@ def test_a_port_in_use_is_a_clear_error_naming_status_listen():
 
 
 def config(tmp_path, **fields):
-    return parse(
+    """A valid config with ``fields`` set afterwards, as the loader would not
+    allow them (port 0, auth none off loopback): the daemon checks again."""
+    cfg = parse(
         {
             "cluster": "t",
             "resources": [{"name": "a", "flavor": "f", "image": "i", "cores": 1, "memory_mb": 1}],
             "state_file": str(tmp_path / "state.json"),
-            "status_listen": "127.0.0.1:0",
             "status_token_file": str(tmp_path / "status.token"),
-            **fields,
         }
     )
+    return replace(cfg, **{"status_listen": "127.0.0.1:0", **fields})
 
 
 class FailingEngine:
