@@ -219,10 +219,11 @@ class Engine:
             for w in warnings:
                 self.log("state_warning", message=w)
             now = self.clock()
-            observed = self.observe()
+            observed = _with_vanished(self.observe(), timers)
             warnings = [*warnings, *self._cloud_node_warnings(observed)]
             timers = backoff_failed_boots(self.config, observed, timers, now)
             plan = decide(observed, self.config, now, timers, controls)
+            plan = replace(plan, timers=replace(plan.timers, joined=_joined(observed, timers, now)))
             result = Result(observed=observed, plan=plan, warnings=warnings)
             if result.protected:
                 result.warnings.append(
@@ -462,6 +463,35 @@ class Engine:
             self.cloud.delete(_instance_of(node))
         if node.in_wlm:
             self.wlm.remove(node.name)
+
+
+def _joined(observed: Observed, timers: Timers, now: float) -> dict[str, float]:
+    """The workers that have been in the WLM's node list, while their instance exists."""
+    return {
+        n.name: timers.joined.get(n.name, now)
+        for n in observed.nodes
+        if n.instance_id is not None and (n.in_wlm or n.name in timers.joined)
+    }
+
+
+def _with_vanished(observed: Observed, timers: Timers) -> Observed:
+    """A worker that joined the WLM and is no longer in its node list,
+    though the engine did not remove it, makes the node list one not to
+    trust: without this, a list cut short in both squeue and sinfo (they
+    then agree) would make a busy worker look like one that never joined,
+    to be replaced after boot_timeout. The engine is in protected mode
+    until the WLM lists the node again or its instance is gone (an admin
+    deleted it)."""
+    if not timers.joined:
+        return observed
+    gone = sorted(
+        n.name for n in observed.nodes if not n.in_wlm and n.state is NodeState.STARTING and n.name in timers.joined
+    )
+    if not gone:
+        return observed
+    names = ", ".join(gone[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else "")
+    why = f"{names}: joined the WLM, and its node list no longer shows them"
+    return replace(observed, contradictions=(*observed.contradictions, why))
 
 
 def _instance_of(node: Node) -> Instance:

@@ -285,6 +285,10 @@ class Timers:
     # Cloud nodes: the latest submit time of a job each resource could run,
     # among the jobs seen so far (finished jobs drop out of the WLM's view).
     last_submit: dict[str, float] = field(default_factory=dict)
+    # Workers seen in the WLM's node list (when first seen), while their
+    # instance exists: one that leaves the list without the engine removing
+    # it means the list is not to be trusted (see Engine.run_once).
+    joined: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -295,6 +299,7 @@ class Timers:
                 for name, b in sorted(self.backoff.items())
             },
             "last_submit": dict(sorted(self.last_submit.items())),
+            "joined": dict(sorted(self.joined.items())),
         }
 
     @classmethod
@@ -352,6 +357,7 @@ class Timers:
             down_since=section("down_since", seconds, "down clock restarts"),
             backoff=section("backoff", backoff, "back-off is forgotten"),
             last_submit=section("last_submit", seconds, "last submit time is forgotten"),
+            joined=section("joined", seconds, "node is taken for one that has not joined yet"),
         )
 
 

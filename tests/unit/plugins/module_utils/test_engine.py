@@ -439,3 +439,19 @@ def test_a_backoff_survives_the_cloud_dropping_after_a_failed_launch(world):
     result = engine.run_once()
     assert engine.store.load()[0].backoff["a"].failures == 1
     assert any("re-read after a failed launch" in e for e in result.errors)
+
+
+def test_a_worker_that_leaves_the_node_list_unremoved_puts_the_engine_in_protected_mode(world):
+    engine, wlm, cloud = world
+    cloud.instances["t-a-1"] = Instance("id-1", "t-a-1", "a", InstanceStatus.ACTIVE, 0.0)
+    wlm.node_list["t-a-1"] = WlmNode("t-a-1", "busy", jobs=("5",))
+    engine.run_once()
+    assert engine.store.load()[0].joined == {"t-a-1": NOW}
+    # squeue and sinfo both cut short: they agree, and the worker looks new.
+    wlm.node_list.clear()
+    result = engine.run_once()
+    assert not cloud.deleted and result.protected == ("t-a-1: joined the WLM, and its node list no longer shows them",)
+    # An admin deletes the instance: nothing is left to protect.
+    del cloud.instances["t-a-1"]
+    result = engine.run_once()
+    assert not result.protected and engine.store.load()[0].joined == {}
