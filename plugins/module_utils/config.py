@@ -19,7 +19,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.errors import clip
@@ -251,6 +251,16 @@ def _path_problem(value: Any, example: str) -> str | None:
     if value.endswith("/") or value.rsplit("/", 1)[1] in (".", ".."):
         return f"{shown(value)} names a directory; give a file in it, such as {example}"
     return None
+
+
+def with_state_file(cfg: Config, path: Any) -> Config:
+    """``cfg`` with another state file (a front end's ``state_file`` option), checked as the loader checks it."""
+    problem = _path_problem(path, "/var/lib/dcaas/state.json")
+    if problem is None and path == cfg.status_token_file:
+        problem = f"{shown(path)} is the status_token_file; give the state a file of its own"
+    if problem:
+        raise ConfigError([f"state_file: {problem}"])
+    return replace(cfg, state_file=path)
 
 
 def listen_address(text: str) -> tuple[str, int]:

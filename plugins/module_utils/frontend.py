@@ -8,8 +8,6 @@ Engine in one place, so every front end reports bad input the same way.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ansible_collections.dcaas.cluster.plugins.module_utils import config as cfgmod
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine, LogFn, make_provider, make_wlm
@@ -33,8 +31,8 @@ def load_config(config: dict | None, config_file: str | None, state_file: str | 
         cfg = cfgmod.load(config_file)
     else:
         raise cfgmod.ConfigError(["one of config or config_file is required"])
-    if state_file:
-        cfg = replace(cfg, state_file=state_file)
+    if state_file is not None:
+        cfg = cfgmod.with_state_file(cfg, state_file)
     return cfg
 
 

@@ -392,3 +392,15 @@ def test_a_wrongly_typed_settings_mapping_is_not_quoted(field):
     with pytest.raises(ConfigError) as err:
         parse(data)
     assert f"{field}: expected a mapping, got str" in str(err.value) and "s3cret-marker" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [("", "state_file: "), ("state.json", "is not an absolute path"), ("/var/lib/dcaas/", "names a directory")],
+)
+def test_a_front_end_state_file_is_checked_as_the_loader_checks_it(path, problem):
+    from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import load_config
+
+    with pytest.raises(ConfigError, match=problem):
+        load_config(GOOD, None, path)
+    assert load_config(GOOD, None, "/tmp/x/state.json").state_file == "/tmp/x/state.json"
