@@ -369,21 +369,26 @@ def test_role_preflight_and_config_file_at_vvv_and_diff_never_show_the_password(
     assert (marker in out, marker in logged) == (False, False)
 
 
+def preflight_vars(tmp_path, marker: str, resource: str, wheelhouse) -> dict:
+    """Variables of controller_preflight.yml: an OpenStack password ``marker``, one resource."""
+    return {
+        "dcaas_engine": {
+            "cluster": "demo",
+            "cloud": {"provider": "openstack", "options": {"auth": {"password": marker}}},
+            "resources": [{"name": resource, "flavor": "m1", "image": "img", "cores": 2, "memory_mb": 2048}],
+        },
+        "dcaas_secrets_dir": str(tmp_path / "secrets"),
+        "dcaas_wheelhouse": str(wheelhouse),
+    }
+
+
 @pytest.mark.slow
 def test_controller_preflight_at_vvv_never_shows_the_password(tmp_path):
     marker = new_marker()
     wheelhouse = tmp_path / "wheels"
     wheelhouse.mkdir()
     (wheelhouse / "podman-5.8.0-py3-none-any.whl").write_text("")  # no download
-    variables = {
-        "dcaas_engine": {
-            "cluster": "demo",
-            "cloud": {"provider": "openstack", "options": {"auth": {"password": marker}}},
-            "resources": [{"name": "small", "flavor": "m1", "image": "img", "cores": 2, "memory_mb": 2048}],
-        },
-        "dcaas_secrets_dir": str(tmp_path / "secrets"),
-        "dcaas_wheelhouse": str(wheelhouse),
-    }
+    variables = preflight_vars(tmp_path, marker, "small", wheelhouse)
     preflight = os.path.join(REPO, "playbooks", "tasks", "controller_preflight.yml")
     check = {
         "name": "The validated configuration is kept",
@@ -401,15 +406,7 @@ def test_controller_preflight_at_vvv_never_shows_the_password(tmp_path):
 def test_a_bad_engine_config_is_still_named_field_by_field(tmp_path):
     # Hiding the configuration must not hide what is wrong with it.
     marker = new_marker()
-    variables = {
-        "dcaas_engine": {
-            "cluster": "demo",
-            "cloud": {"provider": "openstack", "options": {"auth": {"password": marker}}},
-            "resources": [{"name": "Small", "flavor": "m1", "image": "img", "cores": 2, "memory_mb": 2048}],
-        },
-        "dcaas_secrets_dir": str(tmp_path / "secrets"),
-        "dcaas_wheelhouse": str(tmp_path),
-    }
+    variables = preflight_vars(tmp_path, marker, "Small", tmp_path)
     preflight = os.path.join(REPO, "playbooks", "tasks", "controller_preflight.yml")
     tasks = [{"name": "Controller preflight", "ansible.builtin.import_tasks": preflight}]
     out, _ = playbook(
