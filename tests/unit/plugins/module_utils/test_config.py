@@ -292,11 +292,11 @@ def test_the_message_stays_short_whatever_the_number_of_problems():
 
 def test_a_tree_too_big_or_too_deep_is_refused_at_once():
     deep: list = []
-    for _ in range(10_000):
+    for _level in range(10_000):
         deep = [deep]
     assert "nested more than 64 levels" in errors_of({**GOOD, "worker_user_data": {"a": deep}})[0]
     bomb: list = ["lol"] * 10
-    for _ in range(30):
+    for _level in range(30):
         bomb = [bomb] * 10  # 10**30 leaves, a few hundred objects
     errs = errors_of({**GOOD, "worker_user_data": {"a": bomb}})
     assert len(errs) == 1 and "more than 100000 values" in errs[0]

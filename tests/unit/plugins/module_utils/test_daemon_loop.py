@@ -24,7 +24,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
 
-OK = "ok"
+OK = None  # a pass that works
 
 
 class ScriptedEngine:
@@ -41,9 +41,11 @@ class ScriptedEngine:
         self.before_pass()
         self.passes += 1
         outcome = self.script.pop(0) if self.script else OK
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome(self.real.run_once()) if callable(outcome) else self.real.run_once()
+        if outcome is OK:
+            return self.real.run_once()
+        if callable(outcome):
+            return outcome(self.real.run_once())
+        raise outcome
 
 
 class Unserialisable:

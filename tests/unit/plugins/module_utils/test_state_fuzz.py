@@ -88,7 +88,8 @@ def is_backoff(value) -> bool:
     return (
         isinstance(value, dict)
         and is_seconds(value.get("until"))
-        and type(value.get("failures")) is int
+        and isinstance(value.get("failures"), int)
+        and not isinstance(value.get("failures"), bool)
         and 0 <= value["failures"] <= 1000
         and isinstance(value.get("last_error", ""), str)
     )

@@ -409,7 +409,7 @@ def test_a_bad_engine_config_is_still_named_field_by_field(tmp_path):
     variables = preflight_vars(tmp_path, marker, "Small", tmp_path)
     preflight = os.path.join(REPO, "playbooks", "tasks", "controller_preflight.yml")
     tasks = [{"name": "Controller preflight", "ansible.builtin.import_tasks": preflight}]
-    out, _ = playbook(
+    out, _logged = playbook(
         tmp_path, plays=[{"hosts": "localhost", "gather_facts": False, "vars": variables, "tasks": tasks}]
     )
 

@@ -325,7 +325,7 @@ def broken(draw: st.DrawFn, command: str) -> tuple[str, dict, set[int], bool]:
     records = data[list_key]
     hit: set[int] = set()
     read_hit = False
-    for _ in range(draw(st.integers(1, 3))):
+    for _break in range(draw(st.integers(1, 3))):
         value = draw(st.sampled_from(GARBAGE))
         if draw(st.integers(0, 9)) == 0:  # the answer's top level
             key = draw(st.sampled_from([list_key, "errors", "meta"]))
