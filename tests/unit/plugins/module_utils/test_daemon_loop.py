@@ -43,9 +43,9 @@ class ScriptedEngine:
         outcome = self.script.pop(0) if self.script else OK
         if outcome is OK:
             return self.real.run_once()
-        if callable(outcome):
-            return outcome(self.real.run_once())
-        raise outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome(self.real.run_once())
 
 
 class Unserialisable:
