@@ -44,7 +44,7 @@ class ScriptedEngine:
         if outcome is OK:
             return self.real.run_once()
         if isinstance(outcome, BaseException):
-            raise outcome
+            raise outcome  # pylint: disable=raising-bad-type (it cannot tell the script holds exceptions here)
         return outcome(self.real.run_once())
 
 
