@@ -44,7 +44,8 @@ class ScriptedEngine:
         if outcome is OK:
             return self.real.run_once()
         if isinstance(outcome, BaseException):
-            raise outcome  # pylint: disable=raising-bad-type (it cannot tell the script holds exceptions here)
+            # pylint cannot tell that the script holds exceptions here.
+            raise outcome  # pylint: disable=raising-bad-type
         return outcome(self.real.run_once())
 
 
