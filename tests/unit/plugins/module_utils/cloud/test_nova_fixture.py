@@ -1,8 +1,10 @@
-"""The test harness itself: the Nova fixture under concurrent clients.
+"""The test harness itself: the Nova fixture under concurrent clients, and the fault proxy.
 
-Two engines and an admin client against one Nova once deadlocked the
-fixture; proven here against the real Nova of the ``nova_cloud`` fixture
-(skipped without .venv-nova: run hack/nova/setup.sh).
+The fault and crash tests (test_nova_faults.py, test_crash_consistency.py)
+run two engines' worth of clients and an admin against one Nova at once and
+trust the proxy to do exactly the fault it was told to: both are proven here
+first, against the real Nova of the ``nova_cloud`` fixture (skipped without
+.venv-nova: run hack/nova/setup.sh).
 """
 
 from __future__ import annotations
@@ -13,6 +15,18 @@ import subprocess
 import threading
 import time
 from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ansible_collections.dcaas.cluster.tests.fixtures.fault_proxy import (
+    HANG,
+    LOST,
+    QUOTA,
+    RESET,
+    UNAVAILABLE,
+    FaultProxy,
+    route,
+)
 
 if TYPE_CHECKING:
     from ansible_collections.dcaas.cluster.tests.fixtures.nova import NovaCloud
@@ -126,3 +140,110 @@ def test_three_concurrent_clients_get_every_answer_in_time(nova_cloud, nova_clus
     assert not stuck, f"clients still waiting for Nova: {stuck}; stacks: kill -USR1 {nova_cloud.pid}"
     assert failures == [], failures
     assert set(answered) == {"tenant-a", "tenant-b", "admin"} and min(answered.values()) >= 3, answered
+
+
+# --- the fault proxy -------------------------------------------------------------
+
+
+@pytest.fixture
+def proxy(nova_cloud: NovaCloud) -> Any:
+    made = FaultProxy(nova_cloud.endpoint)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def via_proxy(nova_cloud: NovaCloud, proxy: FaultProxy, tmp_path: Any) -> Any:
+    """A tenant-a connection through the proxy, with a short client timeout (for HANG)."""
+    from openstack import connection
+    from openstack.config import loader
+
+    clouds = nova_cloud.clouds_via(proxy.endpoint, str(tmp_path / "clouds.yaml"))
+    config = loader.OpenStackConfig(config_files=[clouds]).get_one(cloud="tenant-a", api_timeout=2)
+    conn = connection.Connection(config=config)
+    yield conn
+    conn.close()
+
+
+def test_route_names_requests_without_ids_and_versions():
+    assert route("/v2.1/servers") == "/servers"
+    assert route("/v2.1/servers/detail?all_tenants=True") == "/servers/detail"
+    assert route("/v2.1/servers/0b0c1a5e-1c8a-4c61-9d1e-7e1f2d3c4b5a/action") == "/servers/{id}/action"
+    assert route("/v2.1") == "/" and route("/v2.1/") == "/"
+
+
+def test_proxy_passes_through_and_counts(via_proxy, proxy):
+    assert list(via_proxy.compute.servers()) is not None
+    assert via_proxy.compute.get_limits().absolute.instances == 3
+    assert proxy.count("GET", "/servers/detail") == 1 and proxy.count("GET", "/limits") == 1
+    assert proxy.forwarded[("GET", "/limits")] == 1
+
+
+def test_proxy_answers_quota_and_503_in_novas_shape(via_proxy, proxy, nova_cloud, nova_cluster):
+    from openstack import exceptions as sdk
+
+    proxy.inject(QUOTA, "POST", "/servers")
+    proxy.inject(UNAVAILABLE, "GET", "/limits", times=1)
+    with pytest.raises(sdk.HttpException) as quota:
+        _create(via_proxy, nova_cloud, nova_cluster, f"{nova_cluster}-q")
+    assert quota.value.status_code == 403 and "Quota exceeded" in str(quota.value)
+    with pytest.raises(sdk.HttpException) as unavailable:
+        via_proxy.compute.get_limits()
+    assert unavailable.value.status_code == 503
+    assert via_proxy.compute.get_limits().absolute.instances == 3  # times=1: once only
+    assert proxy.count("POST", "/servers") == 1 and proxy.forwarded[("POST", "/servers")] == 0
+
+
+@pytest.mark.parametrize("fault", [HANG, RESET], ids=["hang", "reset"])
+def test_proxy_hangs_or_resets_a_listing(via_proxy, proxy, fault):
+    from keystoneauth1 import exceptions as ksa
+    from openstack import exceptions as sdk
+
+    proxy.inject(fault, "GET", "/servers/detail", times=1)
+    started = time.monotonic()
+    with pytest.raises((ksa.ConnectionError, sdk.SDKException)):
+        list(via_proxy.compute.servers())
+    if fault is HANG:
+        assert 1.5 < time.monotonic() - started < 10  # the client's timeout (2 s) ended it
+    assert list(via_proxy.compute.servers()) == []
+
+
+def test_proxy_loses_a_create_that_nova_carried_out(via_proxy, proxy, nova_cloud, nova_cluster, nova_admin):
+    from keystoneauth1 import exceptions as ksa
+
+    proxy.inject(LOST, "POST", "/servers", times=1)
+    with pytest.raises(ksa.ConnectionError):
+        _create(via_proxy, nova_cloud, nova_cluster, f"{nova_cluster}-lost")
+    assert proxy.forwarded[("POST", "/servers")] == 1
+    made = [s for s in nova_admin.compute.servers(all_projects=True) if s.name == f"{nova_cluster}-lost"]
+    assert len(made) == 1  # the client never heard of it
+
+
+def test_proxy_refuses_then_comes_up(via_proxy, proxy):
+    from keystoneauth1 import exceptions as ksa
+
+    via_proxy.compute.get_limits()  # version discovery, which openstacksdk caches
+    proxy.stop_listening()
+    with pytest.raises(ksa.ConnectFailure):
+        via_proxy.compute.get_limits()
+    proxy.start_listening()
+    assert via_proxy.compute.get_limits().absolute.instances == 3
+
+    proxy.refuse_connections(2)
+    for _attempt in range(2):
+        with pytest.raises(ksa.ConnectionError):
+            via_proxy.compute.get_limits()
+    assert proxy.refused == 2
+    assert via_proxy.compute.get_limits().absolute.instances == 3
+
+
+def test_proxy_can_stop_right_after_a_fault(via_proxy, proxy, nova_cloud, nova_cluster):
+    from keystoneauth1 import exceptions as ksa
+    from openstack import exceptions as sdk
+
+    via_proxy.compute.get_limits()
+    proxy.inject(QUOTA, "POST", "/servers", then=proxy.stop_listening)
+    with pytest.raises(sdk.HttpException):
+        _create(via_proxy, nova_cloud, nova_cluster, f"{nova_cluster}-q")
+    with pytest.raises(ksa.ConnectFailure):
+        via_proxy.compute.get_limits()
