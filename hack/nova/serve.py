@@ -18,12 +18,14 @@ small middleware turns into the identity headers Nova's harness expects.
 
 On success one line goes to stdout: ``READY {json}`` with the port, a
 clouds.yaml ``clouds:`` mapping (one cloud per project plus an admin one) and
-the topology. SIGTERM or SIGINT stops everything and exits 0.
+the topology. SIGTERM or SIGINT stops everything and exits 0; SIGUSR1 prints
+every thread's stack to stderr (for a request that hangs).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -32,6 +34,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import warnings
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -53,6 +56,7 @@ monkey_patch.patch(backend="threading")
 from neutronclient.common import exceptions as neutron_client_exc  # noqa: E402
 from nova import context as nova_context  # noqa: E402
 from nova import objects  # noqa: E402
+from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.tests.functional import integrated_helpers  # noqa: E402
 
 # The cloud this fixture pretends to be. Hosts use MediumFakeDriver: 10 vCPU
@@ -74,6 +78,36 @@ PROJECTS = {
 }
 ADMIN_PROJECT = "dcaas-admin"
 UNAUTHORIZED = "The request you have made requires authentication."
+
+
+@contextlib.contextmanager
+def _target_cell_in_place(self, context, cell_mapping):
+    """Target a cell without the harness' switch of a process-wide "current cell".
+
+    Nova's CellDatabases fixture points untargeted database access at the
+    cell last targeted, under a reader-writer lock: a thread switching
+    cells waits, as writer, until no thread is inside any target_cell block,
+    and while it waits no new reader gets in. A thread inside such a block
+    that writes waits for the fixture's per-database write lock; the thread
+    holding that lock, inside its transaction, looks up its database (a new
+    read lock) and waits for the writer: three threads stuck for good. Two
+    engines and an admin client listing every project hit it within minutes
+    on a loaded machine (the thread dump: the conductor's quota recheck
+    switching to cell0, API and compute threads waiting in both locks);
+    tests/fixtures/nova_cells_probe.py replays it step by step.
+
+    A real cloud has no such switch: a targeted context carries its cell's
+    connection (set_target_cell, which this keeps), and untargeted access
+    uses the service's own database. Here every service that accesses the
+    database untargeted (computes, conductor's cell work) belongs to cell1,
+    the harness' default, which untargeted access now always uses.
+    """
+    with self._real_target_cell(context, cell_mapping) as targeted:
+        yield targeted
+
+
+# Before _Cloud.setUp: the fixture installs its bound method there.
+nova_fixtures.CellDatabases._wrap_target_cell = _target_cell_in_place
 
 
 class _Cloud(integrated_helpers._IntegratedTestBase):
@@ -252,6 +286,20 @@ def _clouds(port: int, tokens: dict[str, tuple[str, str, str]]) -> dict:
     return clouds
 
 
+def _dump_threads() -> None:
+    """Every thread's stack, with its name, on stderr: ``kill -USR1 <pid>`` when a request hangs.
+
+    (faulthandler would stop at 100 threads; Nova's pools alone hold more.)
+    """
+    names = {t.ident: t.name for t in threading.enumerate()}
+    out = [f"--- {len(names)} threads at {time.strftime('%H:%M:%S')} ---"]
+    for ident, frame in sys._current_frames().items():
+        out.append(f"Thread {names.get(ident, ident)}:")
+        out.extend(line.rstrip() for line in traceback.format_stack(frame))
+    # fd 2 is the real stderr: the harness replaced sys.stderr with a buffer.
+    os.write(2, ("\n".join(out) + "\n").encode("utf-8", "replace"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
@@ -291,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    signal.signal(signal.SIGUSR1, lambda *_: _dump_threads())
 
     info = {
         "port": port,
@@ -318,8 +367,6 @@ if __name__ == "__main__":
     try:
         code = main()
     except BaseException:
-        import traceback
-
         traceback.print_exc(file=real_stderr)
         code = 1
     real_stderr.flush()

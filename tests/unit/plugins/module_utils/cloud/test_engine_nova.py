@@ -38,14 +38,9 @@ from ansible_collections.dcaas.cluster.plugins.module_utils import frontend
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud import openstack
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, parse
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine, Result, make_provider
-from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
-    LABEL_CLUSTER,
-    Job,
-    WlmNode,
-)
-from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError, Runner
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import LABEL_CLUSTER
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
-from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import WorkloadManager
+from ansible_collections.dcaas.cluster.tests.fixtures.queue_wlm import QueueWlm
 
 if TYPE_CHECKING:
     from ansible_collections.dcaas.cluster.tests.fixtures.nova import NovaCloud
@@ -55,82 +50,6 @@ pytest_plugins = ["ansible_collections.dcaas.cluster.tests.fixtures.nova"]
 COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 5, "build", "collections"))
 IDLE_TIMEOUT = 60
 WAIT = 30.0  # seconds Nova gets to finish what a test waits for (a deadline, not a timing)
-
-
-# --- the fake workload manager ---------------------------------------------------
-
-
-class QueueWlm(WorkloadManager):
-    """Slurm's side of the cluster, in memory (see the module docstring for why).
-
-    A node is registered once its server is ACTIVE in Nova (read with the
-    admin connection, independently of the provider under test), as slurmd
-    on a booted worker would. Each job takes a whole node.
-    """
-
-    name = "fake"
-
-    def __init__(self, admin: Any, cluster: str):
-        super().__init__(Runner(), cluster=cluster)
-        self.admin = admin
-        self.queue: dict[str, Job] = {}
-        self.drained: dict[str, str] = {}
-        self.removed: set[str] = set()
-        self.reads = 0
-
-    # what users and slurmctld do
-    def submit(self, job_id: str, account: str | None = None, cores: int = 1, memory_mb: int = 512) -> None:
-        self.queue[job_id] = Job(job_id, "pending", cores=cores, memory_mb=memory_mb, account=account)
-
-    def schedule(self) -> None:
-        """Start pending jobs on free registered nodes, one job per node."""
-        busy = {n for job in self.queue.values() for n in job.node_names}
-        free = [n.name for n in self.nodes() if n.state == "idle" and n.name not in busy]
-        for job_id, job in list(self.queue.items()):
-            if job.pending and free:
-                self.queue[job_id] = Job(job_id, "running", job.cores, job.memory_mb, node_names=(free.pop(0),))
-
-    def finish_all(self) -> None:
-        self.queue.clear()
-
-    # the WorkloadManager interface
-    def jobs(self) -> list[Job]:
-        self.reads += 1
-        return list(self.queue.values())
-
-    def nodes(self) -> list[WlmNode]:
-        running: dict[str, list[str]] = {}
-        for job in self.queue.values():
-            for name in job.node_names:
-                running.setdefault(name, []).append(job.id)
-        out = []
-        for server in self.admin.compute.servers(details=True, all_projects=True):
-            name = server.name
-            if (server.metadata or {}).get(LABEL_CLUSTER) != self.cluster or name in self.removed:
-                continue
-            if server.status != "ACTIVE":
-                continue
-            jobs = tuple(running.get(name, ()))
-            state = "busy" if jobs else "idle"
-            if name in self.drained:
-                state = "draining" if jobs else "drained"
-            out.append(WlmNode(name=name, state=state, reason=self.drained.get(name), jobs=jobs))
-        return out
-
-    def drain(self, node: str, reason: str) -> None:
-        self.drained[node] = reason
-
-    def resume(self, node: str) -> None:
-        self.drained.pop(node, None)
-
-    def remove(self, node: str) -> None:
-        if any(node in job.node_names for job in self.queue.values()):
-            raise CommandError(["scontrol", "delete", f"nodename={node}"], 1, "", "Node has jobs")
-        self.removed.add(node)
-        self.drained.pop(node, None)
-
-    def join_config(self, resource: Any, node_name: str) -> dict:
-        return {"write_files": [], "runcmd": [["true"]]}
 
 
 # --- helpers -------------------------------------------------------------------
