@@ -220,10 +220,12 @@ class Engine:
                 self.log("state_warning", message=w)
             now = self.clock()
             observed = _with_vanished(self.observe(), timers)
+            self._check_homes(observed, timers)
             warnings = [*warnings, *self._cloud_node_warnings(observed)]
             timers = backoff_failed_boots(self.config, observed, timers, now)
             plan = decide(observed, self.config, now, timers, controls)
-            plan = replace(plan, timers=replace(plan.timers, joined=_joined(observed, timers, now)))
+            homes = {n.resource: n.tenant or "" for n in observed.nodes if n.instance_id is not None}
+            plan = replace(plan, timers=replace(plan.timers, joined=_joined(observed, timers, now), homes=homes))
             result = Result(observed=observed, plan=plan, warnings=warnings)
             if result.protected:
                 result.warnings.append(
@@ -339,6 +341,8 @@ class Engine:
                         continue
                     result.launched.append(inst.name)
                     self.log("launch", node=inst.name, resource=res.name, reason=launch.reason)
+                    if res.name not in timers.homes:
+                        timers = replace(timers, homes={**timers.homes, res.name: inst.tenant or ""})
             if not failed:
                 break
             try:
@@ -434,6 +438,28 @@ class Engine:
             return
         result.done.append({"action": "delete_instance", "node": node.name, "reason": why})
         self.log("delete_instance", node=node.name, resource=node.resource, reason=why)
+
+    def _check_homes(self, observed: Observed, timers: Timers) -> None:
+        """Refuse a config that dropped a resource whose instances the cloud
+        no longer lists: the engine would never see them again. (A resource
+        dropped while its instances are still listed, as in a shared
+        project, is retired by the policy as usual.)"""
+        listed = {n.resource for n in observed.nodes}
+        lost = {
+            name: project
+            for name, project in timers.homes.items()
+            if self.config.resource(name) is None and name not in listed
+        }
+        if lost:
+            where = "; ".join(
+                f"resource {name!r} in project {project or 'default'!r}" for name, project in sorted(lost.items())
+            )
+            raise CloudError(
+                "config",
+                f"the configuration no longer has {where}, whose instances the cloud no longer lists here: they "
+                "would be left running. Put the resource back with max: 0 until its nodes are gone, or add the "
+                "project to cloud.options.tenants so that the engine finds and retires them",
+            )
 
     def _cloud_node_warnings(self, observed: Observed) -> list[str]:
         """With cloud nodes, a resource the WLM lists no node of cannot grow: say how to fix it."""

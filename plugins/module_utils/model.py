@@ -289,6 +289,10 @@ class Timers:
     # instance exists: one that leaves the list without the engine removing
     # it means the list is not to be trusted (see Engine.run_once).
     joined: dict[str, float] = field(default_factory=dict)
+    # Resource -> the project ("" for the provider's default) its live
+    # instances are in: a resource that leaves the config while those
+    # instances can no longer be listed would leave them orphaned.
+    homes: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -300,6 +304,7 @@ class Timers:
             },
             "last_submit": dict(sorted(self.last_submit.items())),
             "joined": dict(sorted(self.joined.items())),
+            "homes": dict(sorted(self.homes.items())),
         }
 
     @classmethod
@@ -321,6 +326,9 @@ class Timers:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or abs(value) > 2**53:
                 return None
             return float(value) if abs(value) < float("inf") else None  # NaN fails this too
+
+        def project(value: object) -> str | None:
+            return value if isinstance(value, str) and len(value) <= 255 else None
 
         def backoff(value: object) -> Backoff | None:
             if not isinstance(value, dict):
@@ -358,6 +366,7 @@ class Timers:
             backoff=section("backoff", backoff, "back-off is forgotten"),
             last_submit=section("last_submit", seconds, "last submit time is forgotten"),
             joined=section("joined", seconds, "node is taken for one that has not joined yet"),
+            homes=section("homes", project, "project is forgotten"),
         )
 
 

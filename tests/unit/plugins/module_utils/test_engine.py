@@ -455,3 +455,22 @@ def test_a_worker_that_leaves_the_node_list_unremoved_puts_the_engine_in_protect
     del cloud.instances["t-a-1"]
     result = engine.run_once()
     assert not result.protected and engine.store.load()[0].joined == {}
+
+
+def test_dropping_a_resource_whose_instances_the_cloud_no_longer_lists_is_refused(tmp_path):
+    # On OpenStack a resource's project is listed only while a resource uses
+    # it: dropping the resource would hide its servers for good.
+    state = str(tmp_path / "state.json")
+    wlm, cloud = FakeWlm(), FakeCloud()
+    cloud.instances["t-b-1"] = Instance("id-b1", "t-b-1", "b", InstanceStatus.ACTIVE, 0.0, tenant="physics")
+    wlm.node_list["t-b-1"] = WlmNode("t-b-1", "idle")
+    Engine(parse({**CONFIG, "state_file": state}), wlm, cloud, StateStore(state), clock=lambda: NOW).run_once()
+    assert StateStore(state).load()[0].homes == {"b": "physics"}
+
+    only_a = parse({**CONFIG, "resources": [CONFIG["resources"][0]], "state_file": state})
+    hidden = FakeCloud()  # lists nothing of project physics any more
+    with pytest.raises(CloudError, match=r"resource 'b' in project 'physics'.*cloud\.options\.tenants"):
+        Engine(only_a, wlm, hidden, StateStore(state), clock=lambda: NOW).run_once()
+    # Where the instance is still listed, the policy retires it as usual.
+    result = Engine(only_a, wlm, cloud, StateStore(state), clock=lambda: NOW).run_once()
+    assert [(d["action"], d["node"]) for d in result.done] == [("drain", "t-b-1")]
