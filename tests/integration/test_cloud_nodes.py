@@ -129,8 +129,10 @@ def test_cloud_nodes_power_up_for_jobs_and_down_when_idle(slurm_cluster, cloud_c
 
     # A 1-node job and a 2-node job, exclusive: Slurm places them on three
     # nodes that are off, at once (CONFIGURING), and the daemon's cheap look
-    # sees them; a third job waits for them with a planned start.
-    single = sbatch(env, "--exclusive", "-t", "2", "--wrap", "sleep 4; hostname > /home/alice/single.out")
+    # sees them; a third job waits for them with a planned start. (The first
+    # runs 20 s: Slurm's backfill plans the waiting job's start only on its
+    # next cycle, and on a loaded machine the passes must still see it.)
+    single = sbatch(env, "--exclusive", "-t", "2", "--wrap", "sleep 20; hostname > /home/alice/single.out")
     pair = sbatch(env, "--exclusive", "-N2", "-t", "2", "--wrap", "srun hostname > /home/alice/pair.out")
     wait_for("the jobs to be placed", lambda: all(job_state(env, j) == "CONFIGURING" for j in (single, pair)), 30)
     later = sbatch(env, "--exclusive", "-N3", "-t", "1", "--wrap", "true")
