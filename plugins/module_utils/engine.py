@@ -279,7 +279,8 @@ class Engine:
                 step = functools.partial(self.wlm.remove, action.node)
             elif action.action == "delete" and node is not None:
                 if deletable is None:
-                    deletable = self._still_deletable(result, [nodes[a.node] for a in plan.actions if a.node in nodes])
+                    doomed = [nodes[a.node] for a in plan.actions if a.action == "delete" and a.node in nodes]
+                    deletable = self._still_deletable(result, doomed)
                 if node.name not in deletable:
                     continue
                 step = functools.partial(self._delete, node)
@@ -491,13 +492,25 @@ class Engine:
             self.wlm.remove(node.name)
 
 
+def _was_joined(node: Node, timers: Timers) -> bool:
+    """Whether this instance of the node has been in the WLM's node list. An
+    instance created after the name was first seen there is a new one (a
+    cloud node powered down and up again): it has not joined yet."""
+    since = timers.joined.get(node.name)
+    return since is not None and node.created <= since
+
+
 def _joined(observed: Observed, timers: Timers, now: float) -> dict[str, float]:
     """The workers that have been in the WLM's node list, while their instance exists."""
-    return {
-        n.name: timers.joined.get(n.name, now)
-        for n in observed.nodes
-        if n.instance_id is not None and (n.in_wlm or n.name in timers.joined)
-    }
+    out = {}
+    for n in observed.nodes:
+        if n.instance_id is None:
+            continue
+        if _was_joined(n, timers):
+            out[n.name] = timers.joined[n.name]
+        elif n.in_wlm:
+            out[n.name] = now
+    return out
 
 
 def _with_vanished(observed: Observed, timers: Timers) -> Observed:
@@ -511,7 +524,7 @@ def _with_vanished(observed: Observed, timers: Timers) -> Observed:
     if not timers.joined:
         return observed
     gone = sorted(
-        n.name for n in observed.nodes if not n.in_wlm and n.state is NodeState.STARTING and n.name in timers.joined
+        n.name for n in observed.nodes if not n.in_wlm and n.state is NodeState.STARTING and _was_joined(n, timers)
     )
     if not gone:
         return observed

@@ -358,12 +358,13 @@ def _kept_backoffs(observed: Observed, config: Config, now: float, timers: Timer
                 continue
             ended.add(name)
         kept[name] = b
-    if ended:
-        for node in observed.nodes:
-            joined = node.resource in ended and node.in_wlm and node.state in _JOINED
-            if joined and node.created + 1 >= kept[node.resource].until:
-                del kept[node.resource]
-                ended.discard(node.resource)
+    for node in observed.nodes:
+        if not ended:
+            break
+        joined = node.resource in ended and node.in_wlm and node.state in _JOINED
+        if joined and node.created + 1 >= kept[node.resource].until:
+            del kept[node.resource]
+            ended.discard(node.resource)
     return kept
 
 
