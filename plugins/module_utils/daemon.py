@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hmac
-import ipaddress
 import json
 import os
 import secrets
@@ -38,7 +37,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, is_loopback
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
 from ansible_collections.dcaas.cluster.plugins.module_utils.errors import clip, describe
 from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine
@@ -192,15 +191,6 @@ def parse_listen(listen: str) -> tuple[str, int]:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host or "127.0.0.1", int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def bearer_matches(header: str | None, token: str) -> bool:
