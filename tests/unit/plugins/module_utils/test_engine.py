@@ -479,7 +479,7 @@ def test_dropping_a_resource_whose_instances_the_cloud_no_longer_lists_is_refuse
 def test_a_new_instance_under_a_joined_name_is_one_that_has_not_joined_yet(world):
     # A cloud node powered down and up again quickly: the name joined
     # before, this instance (created later) has not, and is no contradiction.
-    engine, wlm, cloud = world
+    engine, _wlm, cloud = world
     cloud.instances["t-a-1"] = Instance("id-2", "t-a-1", "a", InstanceStatus.BUILDING, NOW + 5)
     engine.store.save(Timers(joined={"t-a-1": NOW - 100}), Controls())
     result = engine.run_once()
