@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from ansible_collections.dcaas.cluster.plugins.module_utils import naming
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, CloudProvider, LaunchSpec
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
 from ansible_collections.dcaas.cluster.plugins.module_utils.errors import describe
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
-    DRAIN_REASON_PREFIX,
     LABEL_CLUSTER,
     LABEL_RESOURCE,
     LABEL_ROLE,
@@ -43,6 +42,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.policy import decide
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError, Runner
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
 from ansible_collections.dcaas.cluster.plugins.module_utils.userdata import render as render_user_data
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm import registry
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import WorkloadManager
 
 LogFn = Callable[..., None]
@@ -54,11 +54,9 @@ def _no_log(event: str, **fields) -> None:
 
 def make_wlm(config: Config) -> WorkloadManager:
     runner = Runner(prefix=config.wlm_command_prefix)
-    if config.wlm_type == "slurm":
-        from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.slurm import SlurmManager
-
-        return SlurmManager(runner, config.wlm_options, cluster=config.cluster, cloud_nodes=config.wlm_nodes == "cloud")
-    raise ValueError(f"wlm.type: the {config.wlm_type!r} adapter is not available in this version; use slurm")
+    return registry.make(
+        config.wlm_type, runner, config.wlm_options, cluster=config.cluster, cloud_nodes=config.wlm_nodes == "cloud"
+    )
 
 
 def make_provider_for(provider: str, cluster: str, options: dict | None, resources=()) -> CloudProvider:
@@ -76,12 +74,6 @@ def make_provider_for(provider: str, cluster: str, options: dict | None, resourc
 
 def make_provider(config: Config) -> CloudProvider:
     return make_provider_for(config.provider, config.cluster, config.provider_options, config.resources)
-
-
-def node_name(cluster: str, resource: str) -> str:
-    """A new worker's name: a valid hostname (<= 63) and Slurm node name."""
-    base = f"{cluster}-{resource}"[:55].rstrip("-")
-    return f"{base}-{secrets.token_hex(3)}"
 
 
 def backoff_after_failure(timers: Timers, resource: str, error: str, now: float, config: Config) -> Timers:
@@ -272,7 +264,7 @@ class Engine:
                 step = functools.partial(self.wlm.power_down, node.name, force=force)
                 powered_down.append(node)
             elif action.action == "drain":
-                step = functools.partial(self.wlm.drain, action.node, f"{DRAIN_REASON_PREFIX} {action.reason}")
+                step = functools.partial(self.wlm.drain, action.node, naming.drain_reason(action.reason))
             elif action.action == "resume":
                 step = functools.partial(self.wlm.resume, action.node)
             elif action.action == "forget":
@@ -417,7 +409,7 @@ class Engine:
 
     def _launch(self, res: Resource, name: str | None = None) -> Instance:
         """Start a worker: a cloud node under its WLM name, or a dynamic one under a new name."""
-        name = name or node_name(self.config.cluster, res.name)
+        name = name or naming.worker_name(self.config.cluster, res.name)
         try:
             user_data = render_user_data(self.wlm.join_config(res, name), self.config.worker_user_data)
         except ValueError as exc:

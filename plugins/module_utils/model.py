@@ -20,10 +20,6 @@ LABEL_ROLE = "dcaas.role"
 LABEL_RESOURCE = "dcaas.resource"
 ROLE_WORKER = "worker"
 
-# Reason text the engine puts on nodes it drains; a node drained by an admin
-# (any other reason) is left alone.
-DRAIN_REASON_PREFIX = "dcaas:"
-
 
 class NodeState(str, enum.Enum):
     """Life cycle of a cloud worker as the engine sees it."""

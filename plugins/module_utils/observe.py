@@ -11,8 +11,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 
+from ansible_collections.dcaas.cluster.plugins.module_utils import naming
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
-    DRAIN_REASON_PREFIX,
     ROLE_WORKER,
     Headroom,
     Instance,
@@ -126,16 +126,16 @@ def merge(
                 address=inst.address or (wlm.address if wlm else None),
                 zone=inst.zone,
                 tenant=inst.tenant,
-                drained_by_us=bool(wlm and wlm.reason and wlm.reason.startswith(DRAIN_REASON_PREFIX)),
+                drained_by_us=bool(wlm and naming.drained_by_engine(wlm.reason)),
                 in_wlm=in_wlm,
                 reason=reason,
                 last_busy=wlm.last_busy if wlm else None,
             )
         )
 
-    prefix = f"{cluster}-"
+    prefix = naming.node_prefix(cluster)
     if cloud_nodes:
-        nodes.extend(_cloud_nodes(wlm_by_name, seen, jobs_on, by_res, prefix))
+        nodes.extend(_cloud_nodes(wlm_by_name, seen, jobs_on, by_res, cluster))
         stale: tuple[str, ...] = ()  # the WLM keeps its cloud nodes
     else:
         stale = tuple(
@@ -144,7 +144,7 @@ def merge(
                 for n in wlm_by_name.values()
                 if n.name not in seen
                 and n.name.startswith(prefix)
-                and (not n.features or "dcaas" in n.features)
+                and (not n.features or naming.BASE_FEATURE in n.features)
                 and not n.jobs
                 and not jobs_on.get(n.name)
             )
@@ -183,20 +183,12 @@ def _contradictions(
     return tuple(found)
 
 
-def cloud_node_resource(name: str, prefix: str, resources: Mapping[str, Resource]) -> str | None:
-    """The resource of cloud node ``<cluster>-<resource>-<n>``, or None if the name is not one."""
-    if not name.startswith(prefix):
-        return None
-    base, _sep, number = name[len(prefix) :].rpartition("-")
-    return base if number.isdigit() and base in resources else None
-
-
 def _cloud_nodes(
     wlm_by_name: Mapping[str, WlmNode],
     seen: set[str],
     jobs_on: Mapping[str, list[str]],
     by_res: Mapping[str, Resource],
-    prefix: str,
+    cluster: str,
 ) -> list[Node]:
     """The cloud nodes with no instance: off (with the jobs the WLM placed
     there while it was off), on their way off, or down after a failed power-up.
@@ -210,7 +202,7 @@ def _cloud_nodes(
     for wlm in wlm_by_name.values():
         if wlm.name in seen:
             continue
-        resource = cloud_node_resource(wlm.name, prefix, by_res)
+        resource = naming.cloud_node_resource(wlm.name, cluster, by_res)
         if resource is None:
             continue
         if wlm.state in ("off", "powering_up"):

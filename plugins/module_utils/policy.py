@@ -41,6 +41,7 @@ import heapq
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
+from ansible_collections.dcaas.cluster.plugins.module_utils import naming
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, TimerConfig
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Backoff,
@@ -91,7 +92,7 @@ def _allowed(job: Job, res: Resource) -> bool:
         return False
     if res.partitions and job.partitions and not set(job.partitions) & set(res.partitions):
         return False
-    return not job.features or job.features <= {*res.features, "dcaas", f"dcaas_{res.name}"}
+    return not job.features or job.features <= {*naming.worker_features(res.name, res.features)}
 
 
 def _order_key(res: Resource) -> tuple[int, str]:

@@ -15,7 +15,8 @@ import time
 import pytest
 from slurm_env import SlurmEnv, controller_pid, podman, wait_for
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.model import DRAIN_REASON_PREFIX, Resource
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import Resource
+from ansible_collections.dcaas.cluster.plugins.module_utils.naming import DRAIN_REASON_PREFIX
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -7,8 +7,25 @@ Private to the dcaas.cluster collection.
 
 from __future__ import annotations
 
+import enum
+
+from ansible_collections.dcaas.cluster.plugins.module_utils import naming
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import Job, Resource, WlmNode
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import Runner
+
+
+class Capability(str, enum.Enum):
+    """What an adapter can do beyond the common core; the engine asks, never the WLM's name."""
+
+    # wlm.nodes: cloud: the WLM lists every possible node ahead and powers
+    # nodes up and down itself (power_up, power_down).
+    CLOUD_NODES = "cloud_nodes"
+    # A cheap read of the pending job ids between passes (pending_ids).
+    PENDING_WATCH = "pending_watch"
+    # The WLM pins node addresses and must be told a new one (update_address).
+    ADDRESS_UPDATES = "address_updates"
+    # Jobs can ask for node features, and workers carry node_features().
+    FEATURES = "features"
 
 
 class WorkloadManager:
@@ -16,15 +33,36 @@ class WorkloadManager:
 
     Adapters parse machine-readable output and run every command through
     ``self.runner``. They report only jobs that are pending or running.
+
+    An adapter declares, as class attributes, its registry ``name``, its
+    ``capabilities``, the spec of its ``wlm.options`` (``OPTION_SPEC``) and
+    of the keys it reads from a resource's ``options``
+    (``RESOURCE_OPTION_SPEC``), both in the config schema's terms, so a
+    config is checked against the adapter it names when it loads.
     """
 
     name = "base"
-    cloud_nodes = False  # wlm.nodes: cloud (the WLM knows every node and powers them up and down)
+    capabilities: frozenset[Capability] = frozenset()
+    OPTION_SPEC: dict = {}
+    RESOURCE_OPTION_SPEC: dict = {}
 
-    def __init__(self, runner: Runner, options: dict | None = None, cluster: str = "cluster"):
+    def __init__(
+        self,
+        runner: Runner,
+        options: dict | None = None,
+        cluster: str = "cluster",
+        cloud_nodes: bool = False,
+    ):
+        if cloud_nodes and Capability.CLOUD_NODES not in self.capabilities:
+            raise ValueError(f"wlm.nodes: {self.name} has no cloud nodes; use wlm.nodes: dynamic")
         self.runner = runner
         self.options = dict(options or {})
         self.cluster = cluster
+        self.cloud_nodes = cloud_nodes  # wlm.nodes: cloud
+
+    @classmethod
+    def supports(cls, capability: Capability) -> bool:
+        return capability in cls.capabilities
 
     def jobs(self) -> list[Job]:
         raise NotImplementedError
@@ -78,4 +116,4 @@ class WorkloadManager:
 
     def node_features(self, resource: Resource) -> list[str]:
         """Features every worker of ``resource`` carries in the WLM."""
-        return ["dcaas", f"dcaas_{resource.name}", *resource.features]
+        return naming.worker_features(resource.name, resource.features)

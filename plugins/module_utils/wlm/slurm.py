@@ -38,10 +38,11 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from ansible_collections.dcaas.cluster.plugins.module_utils import naming
 from ansible_collections.dcaas.cluster.plugins.module_utils.hostlist import HostlistError, expand
-from ansible_collections.dcaas.cluster.plugins.module_utils.model import DRAIN_REASON_PREFIX, Job, Resource, WlmNode
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import Job, Resource, WlmNode
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
-from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import WorkloadManager
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability, WorkloadManager
 
 SQUEUE = ("squeue", "--json")
 SINFO = ("sinfo", "--json")
@@ -401,12 +402,17 @@ class SlurmManager(WorkloadManager):
     """
 
     name = "slurm"
-
-    def __init__(self, runner, options: dict | None = None, cluster: str = "cluster", cloud_nodes: bool = False):
-        super().__init__(runner, options, cluster)
-        # wlm.nodes: cloud. slurm.conf lists every node (State=CLOUD) and
-        # Slurm's power saving marks the ones it wants up; see docs/slurm.md.
-        self.cloud_nodes = cloud_nodes
+    # Cloud nodes: slurm.conf lists every node (State=CLOUD) and Slurm's
+    # power saving marks the ones it wants up; see docs/slurm.md.
+    capabilities = frozenset(
+        {Capability.CLOUD_NODES, Capability.PENDING_WATCH, Capability.ADDRESS_UPDATES, Capability.FEATURES}
+    )
+    OPTION_SPEC = {
+        "conf_server": {"type": "str"},
+        "munge_key_file": {"type": "path"},
+        "memory_reserve_mb": {"type": "int", "default": 0},
+    }
+    RESOURCE_OPTION_SPEC = {"slurm_node_conf": {"type": "dict"}}
 
     # --- reading ---------------------------------------------------------
     def jobs(self) -> list[Job]:
@@ -613,9 +619,7 @@ class SlurmManager(WorkloadManager):
     # --- changing --------------------------------------------------------
     def drain(self, node: str, reason: str) -> None:
         """Drain; the reason carries the engine's prefix so an admin's drains stay apart."""
-        reason = " ".join(str(reason).split())  # one line: Slurm stores it as given
-        if not reason.startswith(DRAIN_REASON_PREFIX):
-            reason = f"{DRAIN_REASON_PREFIX} {reason}"
+        reason = naming.drain_reason(reason)  # one line: Slurm stores it as given
         self.runner.run(["scontrol", "update", f"NodeName={_check_name(node)}", "State=DRAIN", f"Reason={reason}"])
 
     def resume(self, node: str) -> None:

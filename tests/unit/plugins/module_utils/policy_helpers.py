@@ -6,13 +6,13 @@ from dataclasses import replace
 
 from ansible_collections.dcaas.cluster.plugins.module_utils import config as cfgmod
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
-    DRAIN_REASON_PREFIX,
     Job,
     Node,
     NodeState,
     Observed,
     Plan,
 )
+from ansible_collections.dcaas.cluster.plugins.module_utils.naming import DRAIN_REASON_PREFIX
 
 S = NodeState
 

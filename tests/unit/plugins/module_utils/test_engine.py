@@ -14,9 +14,8 @@ import pytest
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, CloudProvider
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import parse
-from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine, node_name
+from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
-    DRAIN_REASON_PREFIX,
     Controls,
     Instance,
     InstanceStatus,
@@ -24,6 +23,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Timers,
     WlmNode,
 )
+from ansible_collections.dcaas.cluster.plugins.module_utils.naming import DRAIN_REASON_PREFIX, worker_name
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError, Runner
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import WorkloadManager
@@ -315,9 +315,9 @@ def test_check_mode_and_auto_off_change_nothing(world, tmp_path):
 
 
 def test_node_names_are_valid_hostnames():
-    name = node_name("c" * 31, "r" * 31)
+    name = worker_name("c" * 31, "r" * 31)
     assert len(name) <= 63 and name.startswith("c" * 31 + "-")
-    assert node_name("demo", "small") != node_name("demo", "small")
+    assert worker_name("demo", "small") != worker_name("demo", "small")
 
 
 def test_failed_boot_backs_off_its_resource_and_replacement_goes_elsewhere(world):

@@ -25,12 +25,12 @@ from test_engine import CONFIG, NOW, FakeCloud
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import parse
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
-    DRAIN_REASON_PREFIX,
     Controls,
     Instance,
     InstanceStatus,
     Timers,
 )
+from ansible_collections.dcaas.cluster.plugins.module_utils.naming import DRAIN_REASON_PREFIX
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import Runner
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.slurm import SlurmManager

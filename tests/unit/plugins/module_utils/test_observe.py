@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
-    DRAIN_REASON_PREFIX,
     Instance,
     InstanceStatus,
     Job,
@@ -11,6 +10,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Resource,
     WlmNode,
 )
+from ansible_collections.dcaas.cluster.plugins.module_utils.naming import DRAIN_REASON_PREFIX
 from ansible_collections.dcaas.cluster.plugins.module_utils.observe import merge
 
 RES = [Resource("small", "m1", "img", cores=4, memory_mb=8000)]

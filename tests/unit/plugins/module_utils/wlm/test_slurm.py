@@ -13,7 +13,8 @@ from functools import partial
 import pytest
 import yaml
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.model import DRAIN_REASON_PREFIX, Resource
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import Resource
+from ansible_collections.dcaas.cluster.plugins.module_utils.naming import DRAIN_REASON_PREFIX
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError, Runner
 from ansible_collections.dcaas.cluster.plugins.module_utils.userdata import render
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.slurm import (
