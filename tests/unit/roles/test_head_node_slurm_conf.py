@@ -25,18 +25,21 @@ ROLE = os.path.join(REPO, "roles", "head_node")
 # What the role rendered for BASE before cloud nodes existed (ansible.builtin.template, commit 7dce7e0).
 DYNAMIC_BEFORE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "head_node", "slurm.conf.dynamic")
 
+# The engine's schema requires them; the role does not use them.
+FLAVOR = {"flavor": "m1", "image": "worker"}
 FACTS = {"os_family": "Debian", "virtualization_type": "container", "hostname": "head"}
 RESOURCES = [
-    {"name": "small", "cores": 2, "memory_mb": 2048, "max": 4, "features": [], "options": {}},
+    {"name": "small", **FLAVOR, "cores": 2, "memory_mb": 2048, "max": 4, "features": [], "options": {}},
     {
         "name": "gpu",
+        **FLAVOR,
         "cores": 8,
         "memory_mb": 32000,
         "max": 2,
         "features": ["gpu", "cuda"],
         "options": {"slurm_node_conf": {"Weight": 10, "Gres": "gpu:1"}},
     },
-    {"name": "spare", "cores": 1, "memory_mb": 1024, "max": 0, "features": [], "options": {}},
+    {"name": "spare", **FLAVOR, "cores": 1, "memory_mb": 1024, "max": 0, "features": [], "options": {}},
 ]
 BASE = {
     "head_node_cluster_name": "hpc",
@@ -69,6 +72,8 @@ RENDERED = {
     "dynamic": {**BASE, "head_node_cloud_nodes": "dynamic"},
     "cloud": CLOUD,
     "cloud-default-prefix": {k: v for k, v in CLOUD.items() if k != "head_node_cloud_node_prefix"},
+    # The engine's default max (10) applies, as the engine applies it.
+    "cloud-default-max": {**CLOUD, "head_node_cloud_resources": [{k: v for k, v in RESOURCES[0].items() if k != "max"}]},
     "cloud-admin-override": {
         **CLOUD,
         "head_node_cloud_resume_timeout": 930,
@@ -93,21 +98,30 @@ REFUSED = {
         {**CLOUD, "head_node_cloud_node_prefix": LONG, "head_node_cloud_resources": [{**RESOURCES[0], "name": LONG}]},
         f"its last cloud node, '{LONG}-{LONG}-4', has a name longer than a host name",
     ),
-    "no-max": (
-        {**CLOUD, "head_node_cloud_resources": [{k: v for k, v in RESOURCES[0].items() if k != "max"}]},
-        "resource 'small': max, how many cloud nodes Slurm lists for it, must be a whole number",
+    "negative-max": (
+        {**CLOUD, "head_node_cloud_resources": [{**RESOURCES[0], "max": -1}]},
+        "resources[0].max: ",
+    ),
+    # A name the role's own pattern once let through and the engine refuses (too long).
+    "engine-name-rule": (
+        {**BASE, "head_node_cloud_resources": [{**RESOURCES[0], "name": LONG + "x"}]},
+        "resources[0].name: ",
+    ),
+    "no-flavor": (
+        {**BASE, "head_node_cloud_resources": [{k: v for k, v in RESOURCES[0].items() if k != "flavor"}]},
+        "resources[0].flavor: ",
     ),
     "node-conf-state": (
         {**CLOUD, "head_node_cloud_resources": [{**RESOURCES[0], "options": {"slurm_node_conf": {"State": "IDLE"}}}]},
-        "resource 'small': options.slurm_node_conf must not set NodeName or State",
+        "resources[0] 'small': options.slurm_node_conf must not set NodeName or State",
     ),
     "duplicate-resource": (
         {**BASE, "head_node_cloud_resources": [RESOURCES[0], RESOURCES[0]]},
-        "resource 'small': the name is used more than once",
+        "resources[1].name: 'small' is used by another resource",
     ),
     "memory-reserve": (
         {**BASE, "head_node_cloud_memory_reserve_mb": 2048},
-        "resource 'small': memory_mb must be a whole number above head_node_cloud_memory_reserve_mb (2048)",
+        "resources[0] 'small': memory_mb=2048 leaves nothing after the memory reserve (2048 MiB)",
     ),
     "private-data-removed": (
         {**CLOUD, "head_node_slurm_config": {"PrivateData": None}},
@@ -163,7 +177,7 @@ def confs(tmp_path_factory) -> dict[str, str]:
         },
         {"name": "Show them", "ansible.builtin.debug": {"msg": "CONFS {{ _confs | to_json | b64encode }}"}},
     ]
-    host = {"scenarios": RENDERED, "slurm_conf_j2": os.path.join(ROLE, "templates", "slurm.conf.j2")}
+    host = {"scenarios": RENDERED, "slurm_conf_j2": os.path.join(ROLE, "templates", "slurm", "slurm.conf.j2")}
     tag, text = run_playbook(tmp_path_factory.mktemp("head_node"), {"render": host}, tasks)["render"]
     assert tag == "CONFS"
     return json.loads(text)
@@ -205,6 +219,12 @@ def test_cloud_mode_lists_max_nodes_per_resource_named_as_the_engine_names_them(
         " Weight=10",
     ]
     assert "future-" not in conf
+
+
+def test_cloud_nodes_take_the_engines_default_max(confs):
+    assert node_lines(confs["cloud-default-max"])[1:] == [
+        "NodeName=demo-small-[1-10] CPUs=2 Feature=dcaas,dcaas_small RealMemory=1536 State=CLOUD"
+    ]
 
 
 def test_cloud_node_prefix_defaults_to_the_cluster_name(confs):
