@@ -73,7 +73,10 @@ RENDERED = {
     "cloud": CLOUD,
     "cloud-default-prefix": {k: v for k, v in CLOUD.items() if k != "head_node_cloud_node_prefix"},
     # The engine's default max (10) applies, as the engine applies it.
-    "cloud-default-max": {**CLOUD, "head_node_cloud_resources": [{k: v for k, v in RESOURCES[0].items() if k != "max"}]},
+    "cloud-default-max": {
+        **CLOUD,
+        "head_node_cloud_resources": [{k: v for k, v in RESOURCES[0].items() if k != "max"}],
+    },
     "cloud-admin-override": {
         **CLOUD,
         "head_node_cloud_resume_timeout": 930,

@@ -16,21 +16,48 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 ENGINE_CONFIG = "hostvars['localhost'].dcaas_engine_config"
 
 
-def head_plays(playbook: str) -> list[dict]:
+WLM_VARS = "vars/wlm.yml"
+# The plays that apply the WLM roles, by playbook: each loads the one wiring file.
+WLM_PLAYS = {
+    "basic.yml": ["head"],
+    "advanced.yml": ["head", "static_workers"],
+    "bake_worker.yml": ["dcaas_bake"],
+}
+
+
+def plays(playbook: str) -> list[dict]:
     with open(os.path.join(REPO, "playbooks", playbook), encoding="utf-8") as fh:
-        plays = yaml.safe_load(fh)
-    return [p for p in plays if "head_node_cloud_resources" in (p.get("vars") or {})]
+        return yaml.safe_load(fh)
 
 
-@pytest.mark.parametrize("playbook", ["basic.yml", "advanced.yml"])
-def test_placeholders_are_sized_as_the_engine_sizes_workers(playbook):
+def wiring() -> dict:
+    with open(os.path.join(REPO, "playbooks", WLM_VARS), encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+@pytest.mark.parametrize("playbook", sorted(WLM_PLAYS))
+def test_every_wlm_play_loads_the_one_wiring_and_repeats_none_of_it(playbook):
+    by_hosts = {p.get("hosts"): p for p in plays(playbook) if "hosts" in p}
+    names = set(wiring())
+    for hosts in WLM_PLAYS[playbook]:
+        play = by_hosts[hosts]
+        assert WLM_VARS in (play.get("vars_files") or []), (playbook, hosts)
+        assert not names & set(play.get("vars") or {}), (playbook, hosts, names & set(play.get("vars") or {}))
+
+
+def test_no_playbook_writes_a_port_or_a_feature_of_its_own():
+    # Ports come from the engine's wlm.options; features from the naming filter.
+    for name in sorted(os.listdir(os.path.join(REPO, "playbooks"))):
+        if name.endswith(".yml"):
+            with open(os.path.join(REPO, "playbooks", name), encoding="utf-8") as fh:
+                text = fh.read()
+            assert not re.search(r":6817|'dcaas'", text), name
+
+
+def test_placeholders_are_sized_as_the_engine_sizes_workers():
     # The FUTURE placeholders' RealMemory must be what the engine registers
     # for a real worker: memory_mb minus wlm.options.memory_reserve_mb.
-    plays = head_plays(playbook)
-    assert plays, f"{playbook}: no play gives the head node its cloud resources"
-    for play in plays:
-        reserve = play["vars"].get("head_node_cloud_memory_reserve_mb", "")
-        assert f"{ENGINE_CONFIG}.wlm.options.memory_reserve_mb" in reserve, play["name"]
+    assert f"{ENGINE_CONFIG}.wlm.options.memory_reserve_mb" in wiring()["head_node_cloud_memory_reserve_mb"]
 
 
 # What the head node is told about how the engine's workers join Slurm, and
@@ -64,32 +91,22 @@ def advanced_inventory() -> dict:
 
 
 def test_the_advanced_inventory_reserve_reaches_the_placeholders():
-    expr = head_plays("advanced.yml")[0]["vars"]["head_node_cloud_memory_reserve_mb"]
+    expr = wiring()["head_node_cloud_memory_reserve_mb"]
     expected = advanced_inventory()["dcaas_engine"]["wlm"]["options"]["memory_reserve_mb"]
     assert expected > 0
     assert evaluate_on_the_advanced_inventory([expr]) == [expected]
 
 
-@pytest.mark.parametrize("playbook", ["basic.yml", "advanced.yml"])
-def test_the_head_node_knows_the_workers_as_the_engine_runs_them(playbook):
+def test_the_head_node_knows_the_workers_as_the_engine_runs_them():
     # wlm.nodes decides dynamic or cloud nodes; cloud nodes are named after the
-    # engine's cluster; Slurm gives up on a booting node only after the engine has.
-    plays = head_plays(playbook)
-    assert plays, f"{playbook}: no play gives the head node its cloud resources"
-    for play in plays:
-        for name, sources in NODE_SETTINGS.items():
-            value = play["vars"].get(name, "")
-            assert all(source in value for source in sources), (play["name"], name, value)
-
-
-def test_both_playbooks_tell_the_head_node_the_same():
-    basic, advanced = (head_plays(p)[0]["vars"] for p in ("basic.yml", "advanced.yml"))
-    for name in [*NODE_SETTINGS, "head_node_cloud_resources", "head_node_cloud_memory_reserve_mb"]:
-        assert basic.get(name) == advanced.get(name), name
+    # engine's cluster; the WLM gives up on a booting node only after the engine has.
+    for name, sources in NODE_SETTINGS.items():
+        value = wiring()[name]
+        assert all(source in value for source in sources), (name, value)
 
 
 def test_the_advanced_inventory_node_settings_reach_the_head_node():
-    play_vars = head_plays("advanced.yml")[0]["vars"]
+    play_vars = wiring()
     inventory = advanced_inventory()
     timers = inventory["dcaas_timers"]
     # The inventory leaves wlm.nodes to the engine's default.
@@ -97,3 +114,13 @@ def test_the_advanced_inventory_node_settings_reach_the_head_node():
     expected = ["dynamic", inventory["dcaas_cluster"], timers["boot_timeout"] + timers["interval"]]
     assert expected[2] == 930
     assert evaluate_on_the_advanced_inventory([play_vars[name] for name in NODE_SETTINGS]) == expected
+
+
+def test_static_workers_join_where_the_engines_workers_join():
+    inventory = advanced_inventory()
+    conf_server = inventory["dcaas_engine"]["wlm"]["options"]["conf_server"]
+    expected = conf_server.replace("{{ dcaas_head }}", inventory["dcaas_head"])
+    assert evaluate_on_the_advanced_inventory([wiring()["worker_conf_server"], wiring()["dcaas_wlm"]]) == [
+        expected,
+        "slurm",
+    ]
