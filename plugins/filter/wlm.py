@@ -68,7 +68,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.dcaas.cluster.plugins.module_utils import naming
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import shown
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import NAME_HINT, NAME_RE, shown
 
 _HOSTNAME_MAX = 63
 # slurm.conf's node keys the role itself sets for a cloud node.
@@ -94,6 +94,8 @@ def _slurm_nodes(resources: list, cluster: str, cloud: bool, reserve: int) -> li
         where = _where(index, res)
         try:
             name = res["name"]
+            if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+                raise ValueError(f"name must be {NAME_HINT}, got {shown(name)}")
             size = {
                 "CPUs": _whole(res.get("cores"), "cores", 1),
                 "RealMemory": _whole(res.get("memory_mb"), "memory_mb", 1) - reserve,
