@@ -181,7 +181,8 @@ base_hash=$built_hash
 if want slurm-head; then build_image slurm-head "$base_hash"; fi
 if want slurm-worker; then build_image slurm-worker "$base_hash"; fi
 
-# The packages the roles install (vars/Debian.yml), so that hosts and worker
+# The packages the roles install (vars/Debian.yml, or vars/<wlm>/ for a
+# workload manager's part; item role:file:key), so that hosts and worker
 # images made from these skip the downloads; the lists are read, not copied,
 # and are part of the image's hash.
 role_packages() {
@@ -192,23 +193,25 @@ import sys, yaml
 roles_dir, wanted = sys.argv[1], sys.argv[2:]
 names = []
 for item in wanted:
-    role, key = item.split(":")
-    with open(f"{roles_dir}/{role}/vars/Debian.yml", encoding="utf-8") as fh:
+    role, path, key = item.split(":")
+    with open(f"{roles_dir}/{role}/vars/{path}", encoding="utf-8") as fh:
         value = (yaml.safe_load(fh) or {}).get(key)
     if not isinstance(value, list):
-        sys.exit(f"roles/{role}/vars/Debian.yml: {key} is not a list of packages")
+        sys.exit(f"roles/{role}/vars/{path}: {key} is not a list of packages")
     names += [n for n in value if n not in names]
 print(" ".join(names))
 PY
 }
-common_vars=(common:_common_base_packages common:_common_chrony_packages ldap_client:_ldap_client_packages)
+common_vars=(common:slurm/main.yml:_common_wlm_packages common:Debian.yml:_common_chrony_packages
+  ldap_client:Debian.yml:_ldap_client_packages)
 if want head-packages; then
-  pkgs=$(role_packages "${common_vars[@]}" head_node:_head_node_packages ldap_server:_ldap_server_packages \
-    dynamic_cluster:_dynamic_cluster_os_packages)
+  pkgs=$(role_packages "${common_vars[@]}" head_node:slurm/Debian.yml:_head_node_packages \
+    ldap_server:Debian.yml:_ldap_server_packages dynamic_cluster:Debian.yml:_dynamic_cluster_os_packages)
   context=packages build_image head-packages "$base_hash" --build-arg "PACKAGES=$pkgs"
 fi
 if want worker-packages; then
-  pkgs=$(role_packages "${common_vars[@]}" worker:_worker_slurm_packages worker:_worker_cloud_init_packages)
+  pkgs=$(role_packages "${common_vars[@]}" worker:slurm/Debian.yml:_worker_wlm_packages \
+    worker:main.yml:_worker_cloud_init_packages)
   context=packages build_image worker-packages "$base_hash" --build-arg "PACKAGES=$pkgs"
 fi
 
