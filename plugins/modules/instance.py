@@ -122,7 +122,6 @@ instance:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, LaunchSpec
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import NAME_HINT, NAME_RE
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import make_provider_for
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     LABEL_CLUSTER,
@@ -131,6 +130,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Instance,
     Resource,
 )
+from ansible_collections.dcaas.cluster.plugins.module_utils.options import NAME_HINT, NAME_RE
 from ansible_collections.dcaas.cluster.plugins.module_utils.redact import hide_options
 
 
