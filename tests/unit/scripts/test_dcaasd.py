@@ -134,7 +134,7 @@ def test_controls_without_permission_say_run_as_root(dcaasd, config_file, monkey
 
     monkeypatch.setattr(dcaasd, "change_controls", denied)
     code, _out, err = run(dcaasd, capsys, "--config", config_file(), "thaw")
-    assert code == 1 and "Permission denied" in err and err.rstrip().endswith("run dcaasd as root")
+    assert code == 1 and "Permission denied" in err and err.rstrip().endswith("; run as root")
 
 
 class BrokenEngine:
