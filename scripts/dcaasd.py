@@ -34,7 +34,7 @@ COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__fil
 if os.path.isdir(os.path.join(COLLECTIONS, "ansible_collections", "dcaas", "cluster")):
     sys.path.insert(0, COLLECTIONS)
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, ConfigError  # noqa: E402
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config  # noqa: E402
 from ansible_collections.dcaas.cluster.plugins.module_utils.daemon import (  # noqa: E402
     DaemonError,
     describe,
@@ -43,7 +43,12 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.daemon import (  # n
     read_status_token,
     run_loop,
 )
-from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine, load_config  # noqa: E402
+from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import (  # noqa: E402
+    build_engine,
+    explain,
+    load_config,
+)
+from ansible_collections.dcaas.cluster.plugins.module_utils.redact import config_secrets  # noqa: E402
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore, change_controls  # noqa: E402
 
 DEFAULT_CONFIG = os.environ.get("DCAAS_CONFIG", "/etc/dcaas/engine.json")
@@ -109,11 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     command = {"run": run, "once": once, "status": status}.get(args.cmd, control)
+    cfg = None
     try:
-        return command(load_config(None, args.config), args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+        cfg = load_config(None, args.config)
+        return command(cfg, args)
     except KeyboardInterrupt:
         return 130
     except DaemonError as exc:
@@ -122,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         # One line an admin can act on, never a traceback: whatever the
         # state file, the WLM or the cloud holds, the command says what failed.
-        hint = "; run dcaasd as root" if isinstance(exc, PermissionError) else ""
-        print(f"dcaasd {args.cmd} failed: {describe(exc)}{hint}", file=sys.stderr)
-        return 1
+        failure = explain(exc, config_secrets(cfg) if cfg else (), during=f"dcaasd {args.cmd} failed")
+        print(failure.message, file=sys.stderr)
+        # Bad input: 2, on which the unit does not restart `dcaasd run`
+        # (it would fail the same way until the admin acts).
+        return 2 if failure.user_input else 1
 
 
 def run(cfg: Config, _args: argparse.Namespace) -> int:
@@ -133,9 +139,8 @@ def run(cfg: Config, _args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_args: stop.set())
     try:
         return run_loop(cfg, stop)
-    except (ValueError, DaemonError) as exc:
-        # Cannot start as configured: exit 2, on which the unit does not
-        # restart (it would fail the same way until the admin acts).
+    except DaemonError as exc:
+        # Cannot start as configured: exit 2, as for bad input (see main).
         print(exc, file=sys.stderr)
         return 2
 

@@ -75,11 +75,8 @@ from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import ConfigError
-from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine, load_config
-from ansible_collections.dcaas.cluster.plugins.module_utils.redact import config_secrets, mask, secret_values
-from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
+from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine, explain, load_config
+from ansible_collections.dcaas.cluster.plugins.module_utils.redact import config_secrets, secret_values
 
 _SAFE = re.compile(r"[^A-Za-z0-9_]")
 
@@ -105,11 +102,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             cfg = load_config(config, config_file)
             secrets |= config_secrets(cfg)
             result = build_engine(cfg).run_once(check_mode=True)
-        except (ConfigError, ValueError) as exc:
-            raise AnsibleParserError(mask(f"{self.NAME}: {exc}", secrets)) from None
-        except (CommandError, CloudError) as exc:
-            message = mask(f"{self.NAME}: cannot observe the cluster: {exc}", secrets)
-            if self.get_option("fail_on_errors"):
+        except Exception as exc:
+            failure = explain(exc, secrets)
+            message = f"{self.NAME}: {failure.message}"
+            # Best effort covers a cloud or WLM that fails, not bad input nor a bug.
+            if failure.user_input or failure.kind == "internal" or self.get_option("fail_on_errors"):
                 raise AnsibleParserError(message) from None
             self.display.warning(message)
             return {"cluster": None, "nodes": [], "unfit_jobs": [], "pending_jobs": 0, "running_jobs": 0}

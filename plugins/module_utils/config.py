@@ -13,30 +13,21 @@ are listed in it.
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import json
-import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.errors import clip
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import Resource
 
-NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,30}")
-NAME_HINT = "lower-case letters, digits and '-', starting with a letter, at most 31 characters"
-# C0 and C1 controls, line/paragraph separators and lone surrogates (from a
-# JSON "\\ud800"): none belongs in a name, path or command argument, and a
-# newline in a name would split the WLM's or the cloud's own records.
-CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-# Integers may come as strings (Ansible templates render "{{ n }}" as text):
-# plain decimal digits only, no sign other than '-', spaces, '_' or '+'.
-INT_RE = re.compile(r"-?[0-9]{1,18}")
+# The validator is options.py's, shared with the cloud providers and the WLM
+# adapters (its old name here kept for the callers that know it).
+from ansible_collections.dcaas.cluster.plugins.module_utils.options import check_fields as _check_options
+from ansible_collections.dcaas.cluster.plugins.module_utils.options import path_problem, shown
+
 HOSTNAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
-TEXT_MAX = 255  # cloud flavor, image, project and zone names; WLM accounts, partitions, features
-PATH_MAX = 4096
 DAY = 86400
 WEEK = 7 * DAY
 MAX_NODES = 10000  # a resource's min, max and spare
@@ -46,13 +37,20 @@ FILE_MAX_BYTES = 1024 * 1024
 TREE_MAX_VALUES = 100_000
 TREE_MAX_DEPTH = 64
 YAML_MAX_ALIASES = 100
-SHOWN_CHARS = 60
 LISTED_ERRORS = 10
 LOOPBACK_HINT = "127.0.0.1:8655"
 
 
 def _seconds(default: int, low: int, high: int) -> dict:
     return {"type": "int", "default": default, "min": low, "max": high, "unit": " seconds"}
+
+
+def _listen_problem(value: str) -> str | None:
+    try:
+        listen_address(value)
+    except ValueError as exc:
+        return f"{shown(value)}: {exc}"
+    return None
 
 
 RESOURCE_SPEC: dict[str, dict] = {
@@ -131,86 +129,17 @@ SCHEMA: dict[str, dict] = {
     # merged with what the WLM adapter needs to join.
     "worker_user_data": {"type": "dict", "default": {}},
     "state_file": {"type": "path", "default": "/var/lib/dcaas/state.json"},
-    "status_listen": {"type": "listen", "default": LOOPBACK_HINT},
+    "status_listen": {
+        "type": "text",
+        "default": LOOPBACK_HINT,
+        "what": f"host:port, e.g. {LOOPBACK_HINT}",
+        "check": _listen_problem,
+    },
     # token: every status request carries the token kept in status_token_file
     # (created by the daemon, mode 0600); none: only on a loopback address.
     "status_auth": {"type": "str", "default": "token", "choices": ["token", "none"]},
     "status_token_file": {"type": "path", "default": "/var/lib/dcaas/status.token"},
 }
-
-
-def shown(value: Any) -> str:
-    """A short, printable, ASCII repr of value for messages: a long value is cut and its size given.
-
-    Cheap whatever the value: it never renders more than it shows (a
-    deeply nested, cyclic or alias-bombed tree costs no more than a small one).
-    """
-    pieces, size = [], 0
-    for piece in _repr_pieces(value):
-        pieces.append(piece)
-        size += len(piece)
-        if size > SHOWN_CHARS:
-            break
-    text = "".join(pieces)
-    if size <= SHOWN_CHARS:
-        return text
-    if isinstance(value, str):
-        note = f"{len(value)} characters"
-    elif isinstance(value, bytes):
-        note = f"{len(value)} bytes"
-    elif isinstance(value, (dict, list, tuple, set, frozenset)):
-        note = f"{len(value)} {'entry' if len(value) == 1 else 'entries'}"
-    else:
-        note = "cut"
-    return f"{text[:SHOWN_CHARS]}... ({note})"
-
-
-def _repr_pieces(value: Any) -> Iterator[str]:
-    if isinstance(value, (str, bytes)):
-        yield ascii(value[: SHOWN_CHARS + 1])
-    elif isinstance(value, bool) or value is None or isinstance(value, float):
-        yield repr(value)
-    elif isinstance(value, int):
-        # repr() of a huge int is slow, and refused past 4300 digits.
-        if value.bit_length() <= 190:
-            yield repr(int(value))
-        else:
-            yield f"<an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits>"
-    elif isinstance(value, dict):
-        yield "{"
-        for i, (key, item) in enumerate(value.items()):
-            yield ", " if i else ""
-            yield from _repr_pieces(key)
-            yield ": "
-            yield from _repr_pieces(item)
-        yield "}"
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        yield "[" if isinstance(value, list) else "("
-        for i, item in enumerate(value):
-            yield ", " if i else ""
-            yield from _repr_pieces(item)
-        yield "]" if isinstance(value, list) else ")"
-    elif isinstance(value, (datetime.date, datetime.time)):
-        yield value.isoformat()
-    else:
-        yield f"<{type(value).__name__}>"
-
-
-def _got(value: Any) -> str:
-    return shown(value) if isinstance(value, str) else f"{type(value).__name__} {shown(value)}"
-
-
-def _join(path: str, key: str | int) -> str:
-    """path extended by a field name or list index; stays short however deep the data."""
-    if path.endswith("..."):
-        return path
-    if len(path) > 160:
-        return path + "..."
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,39}", key):
-        return f"{path}.{key}" if path else key
-    return f"{path}[{shown(key)}]"
 
 
 class ConfigError(ValueError):
@@ -228,34 +157,9 @@ class ConfigError(ValueError):
         super().__init__("invalid dcaas engine configuration:\n  - " + "\n  - ".join(listed))
 
 
-def _text_problem(value: Any, limit: int, what: str) -> str | None:
-    """What is wrong with value as a name, path or argument, or None."""
-    if not isinstance(value, str):
-        return f"expected a string, got {_got(value)}"
-    if not value:
-        return f"must not be empty; give {what}"
-    bad = CONTROL_RE.search(value)
-    if bad:
-        return f"{shown(value)} holds a control character ({bad.group()!a} at {bad.start()}); remove it"
-    if len(value) > limit:
-        return f"{shown(value)} is longer than {limit} characters"
-    return None
-
-
-def _path_problem(value: Any, example: str) -> str | None:
-    problem = _text_problem(value, PATH_MAX, f"an absolute file path such as {example}")
-    if problem:
-        return problem
-    if not value.startswith("/"):
-        return f"{shown(value)} is not an absolute path; give one such as {example}"
-    if value.endswith("/") or value.rsplit("/", 1)[1] in (".", ".."):
-        return f"{shown(value)} names a directory; give a file in it, such as {example}"
-    return None
-
-
 def with_state_file(cfg: Config, path: Any) -> Config:
     """``cfg`` with another state file (a front end's ``state_file`` option), checked as the loader checks it."""
-    problem = _path_problem(path, "/var/lib/dcaas/state.json")
+    problem = path_problem(path, "/var/lib/dcaas/state.json")
     if problem is None and path == cfg.status_token_file:
         problem = f"{shown(path)} is the status_token_file; give the state a file of its own"
     if problem:
@@ -309,37 +213,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _data_problem(value: Any, path: str) -> str | None:
-    """What keeps value from being plain JSON data, or None. Depth is bounded by _tree_problem."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return f"{path}: key {_got(key)} is not a string; mapping keys must be strings"
-            problem = _data_problem(item, _join(path, key))
-            if problem:
-                return problem
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            problem = _data_problem(item, _join(path, i))
-            if problem:
-                return problem
-    elif isinstance(value, str):
-        if re.search("[\ud800-\udfff]", value):
-            return f"{path}: {shown(value)} is not valid Unicode text (a lone surrogate)"
-    elif isinstance(value, bool) or value is None:
-        pass
-    elif isinstance(value, int):
-        if not -(2**63) <= value < 2**63:
-            return f"{path}: {shown(value)} is too large; integers here fit in 64 bits"
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            return f"{path}: {value} is not a finite number (JSON has no NaN or infinity)"
-    else:
-        kind = type(value).__name__
-        return f"{path}: a {kind} is not plain data; use strings, numbers, booleans, null, lists and mappings"
-    return None
-
-
 def _tree_problem(data: Any) -> str | None:
     """Whether the whole document is too big or too deep to be a config (an alias bomb, a cycle)."""
     count, stack = 0, [(data, 1)]
@@ -361,83 +234,6 @@ def _tree_problem(data: Any) -> str | None:
             )
         stack.extend((child, depth + 1) for child in children)
     return None
-
-
-def _check(value: Any, spec: dict, path: str, errors: list[str]) -> Any:
-    kind = spec.get("type", "str")
-    problem = None
-    if kind == "int":
-        if isinstance(value, str) and INT_RE.fullmatch(value):
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            problem = f"expected an integer, got {_got(value)}; write digits only, e.g. {spec.get('default', 1)}"
-        elif value < spec["min"]:
-            problem = f"must be at least {spec['min']}, got {shown(value)}"
-        elif value > spec["max"]:
-            problem = f"must be at most {spec['max']}{spec.get('unit', '')}, got {shown(value)}"
-    elif kind == "name":
-        if not isinstance(value, str):
-            problem = f"expected a string, got {_got(value)}"
-        elif not NAME_RE.fullmatch(value):
-            problem = f"{shown(value)} is not a valid name; use {NAME_HINT}"
-    elif kind == "text":
-        problem = _text_problem(value, TEXT_MAX, spec.get("what", "a value, or leave it out"))
-    elif kind == "path":
-        problem = _path_problem(value, spec["default"])
-    elif kind == "listen":
-        problem = _text_problem(value, TEXT_MAX, f"host:port, e.g. {LOOPBACK_HINT}")
-        if not problem:
-            try:
-                listen_address(value)
-            except ValueError as exc:
-                problem = f"{shown(value)}: {exc}"
-    elif kind == "str":
-        if not isinstance(value, str):
-            problem = f"expected a string, got {_got(value)}"
-        elif value not in spec["choices"]:
-            problem = f"{shown(value)} is not one of {', '.join(spec['choices'])}"
-    elif kind == "list":
-        if not isinstance(value, list):
-            problem = f"expected a list, got {_got(value)}"
-        else:
-            elem = {"type": spec["elements"], "options": spec.get("options"), "what": "a value, or remove the entry"}
-            value = [_check(v, elem, _join(path, i), errors) for i, v in enumerate(value)]
-    elif not isinstance(value, dict):
-        problem = f"expected a mapping, got {type(value).__name__}"  # its text could hold credentials
-    elif spec.get("options"):
-        value = _check_options(value, spec["options"], path, errors)
-    else:
-        # Free-form settings: passed on to a provider, a WLM or cloud-init as JSON.
-        data_problem = _data_problem(value, path)
-        if data_problem:
-            errors.append(data_problem)
-    if problem:
-        errors.append(f"{path}: {problem}")
-    return value
-
-
-def _check_options(data: dict, options: dict, path: str, errors: list[str]) -> dict:
-    out = {}
-    for key in data:
-        if not isinstance(key, str):
-            errors.append(f"{path or 'the configuration'}: key {_got(key)} is not a string; field names are strings")
-        elif key not in options:
-            known = ", ".join(sorted(options))
-            errors.append(f"{_join(path, key)}: unknown field; known fields here are: {known}")
-    for key, spec in options.items():
-        field = _join(path, key)
-        if key in data and data[key] is not None:
-            out[key] = _check(data[key], spec, field, errors)
-        elif spec.get("required"):
-            errors.append(f"{field}: required field is missing")
-        elif "default" in spec:
-            default = spec["default"]
-            if spec.get("type") == "dict" and spec.get("options"):
-                default = _check_options({}, spec["options"], field, errors)
-            out[key] = default.copy() if isinstance(default, (dict, list)) else default
-        else:
-            out[key] = None
-    return out
 
 
 @dataclass(frozen=True)

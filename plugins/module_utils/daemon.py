@@ -40,8 +40,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, is_loopback
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
 from ansible_collections.dcaas.cluster.plugins.module_utils.errors import clip, describe
-from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine
+from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine, explain
 from ansible_collections.dcaas.cluster.plugins.module_utils.policy import next_due
+from ansible_collections.dcaas.cluster.plugins.module_utils.redact import config_secrets
 
 # No single wait is longer than a day: Event.wait overflows past about 2**33
 # seconds, and a config value can be any integer. An interval or watch above
@@ -325,7 +326,7 @@ def first_look(probe: Callable[[], frozenset[str] | None]) -> frozenset[str] | N
 
 def run_loop(cfg: Config, stop: threading.Event, max_passes: int | None = None) -> int:
     """Start the status API and reconcile until ``stop``; raise DaemonError
-    (or ValueError, from build_engine) when the daemon cannot start."""
+    (or, from build_engine, ConfigError or CloudError) when the daemon cannot start."""
     engine = build_engine(cfg, log=log)
     # Fails closed: anything but an explicit "none" means the token.
     token = None if cfg.status_auth == "none" else status_token(cfg.status_token_file)
@@ -359,6 +360,7 @@ def reconcile(engine: Engine, cfg: Config, status: Status, stop: threading.Event
     """
     interval, watch = bounded(cfg.timers.interval), bounded(cfg.timers.watch)
     probe = engine.wlm.pending_ids
+    secrets = config_secrets(cfg)
     passes = failures = 0
     while not stop.is_set():
         started = time.time()
@@ -385,9 +387,15 @@ def reconcile(engine: Engine, cfg: Config, status: Status, stop: threading.Event
             delay = retry_after(failures, interval, watch)
             until = time.time() + delay
             seen = None  # new jobs do not cut a back-off short
-            error = describe(exc)
-            status.update(cycles=passes + 1, error=error, consecutive_failures=failures)
-            log("pass_failed", error=error, consecutive_failures=failures, retry_in=delay)
+            failure = explain(exc, secrets, during="")
+            status.update(cycles=passes + 1, error=failure.message, consecutive_failures=failures)
+            log(
+                "pass_failed",
+                error=failure.message,
+                kind=failure.kind,
+                consecutive_failures=failures,
+                retry_in=delay,
+            )
         passes += 1
         if max_passes is not None and passes >= max_passes:
             break

@@ -9,6 +9,10 @@ quotes a whole WLM or cloud answer stays readable in the log and the result.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from ansible_collections.dcaas.cluster.plugins.module_utils.redact import mask
+
 # An exception's message can hold a whole WLM or cloud answer: this much is shown.
 ERROR_CHARS = 300
 
@@ -19,10 +23,15 @@ def clip(text: str, limit: int = ERROR_CHARS) -> str:
     return f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
-def describe(exc: BaseException) -> str:
-    """The exception's class and its message, clipped; never a traceback."""
+def text_of(exc: BaseException, secrets: Iterable[str] = ()) -> str:
+    """The exception's whole message with ``secrets`` masked (before any cut, which could halve one)."""
     try:
-        text = str(exc)
+        return mask(str(exc), secrets)
     except Exception:  # a broken __str__ must not fail the report of the failure
-        text = ""
+        return ""
+
+
+def describe(exc: BaseException, secrets: Iterable[str] = ()) -> str:
+    """The exception's class and its message, clipped; never a traceback."""
+    text = text_of(exc, secrets)
     return f"{type(exc).__name__}: {clip(text)}" if text else type(exc).__name__

@@ -89,17 +89,15 @@ jobs:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import ConfigError
 from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import (
     ENGINE_ARGS,
     ENGINE_MUTUALLY_EXCLUSIVE,
     ENGINE_REQUIRED_ONE_OF,
     build_engine,
+    explain,
     load_config,
 )
 from ansible_collections.dcaas.cluster.plugins.module_utils.redact import config_secrets, hide_options, warn
-from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
 
 
 def main() -> None:
@@ -118,10 +116,8 @@ def main() -> None:
         module.no_log_values |= config_secrets(cfg)
         engine = build_engine(cfg)
         result = engine.run_once(check_mode=True)
-    except (ConfigError, ValueError) as exc:
-        module.fail_json(msg=str(exc))
-    except (CommandError, CloudError) as exc:
-        module.fail_json(msg=f"cannot observe the cluster: {exc}")
+    except Exception as exc:
+        module.fail_json(msg=explain(exc, module.no_log_values).message)
     out = result.to_dict()
     extra = {}
     if p["jobs"]:

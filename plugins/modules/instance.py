@@ -121,9 +121,9 @@ instance:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, LaunchSpec
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import NAME_HINT, NAME_RE
+from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import LaunchSpec
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import make_provider_for
+from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import explain
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     LABEL_CLUSTER,
     LABEL_RESOURCE,
@@ -131,6 +131,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Instance,
     Resource,
 )
+from ansible_collections.dcaas.cluster.plugins.module_utils.options import NAME_HINT, NAME_RE
 from ansible_collections.dcaas.cluster.plugins.module_utils.redact import hide_options
 
 
@@ -194,8 +195,8 @@ def main() -> None:
             module.exit_json(changed=True, instance={"name": p["name"], "role": p["role"], "status": "planned"})
         labels = {LABEL_CLUSTER: p["cluster"], LABEL_ROLE: p["role"], LABEL_RESOURCE: p["name"]}
         inst = cloud.create(LaunchSpec(name=p["name"], resource=res, user_data=hidden["user_data"], labels=labels))
-    except (CloudError, ValueError) as exc:
-        module.fail_json(msg=f"instance {p['name']!r}: {exc}")
+    except Exception as exc:
+        module.fail_json(msg=explain(exc, module.no_log_values, during=f"instance {p['name']!r}").message)
     module.exit_json(changed=True, instance=as_dict(inst))
 
 

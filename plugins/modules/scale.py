@@ -186,17 +186,15 @@ controls:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import ConfigError
 from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import (
     ENGINE_ARGS,
     ENGINE_MUTUALLY_EXCLUSIVE,
     ENGINE_REQUIRED_ONE_OF,
     build_engine,
+    explain,
     load_config,
 )
 from ansible_collections.dcaas.cluster.plugins.module_utils.redact import config_secrets, hide_options, warn
-from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import change_controls
 
 
@@ -236,22 +234,17 @@ def main() -> None:
         cfg = load_config(config, p["config_file"], p["state_file"])
         module.no_log_values |= config_secrets(cfg)
         engine = build_engine(cfg)
-    except (ConfigError, ValueError) as exc:
-        module.fail_json(msg=str(exc))
-
-    controls, controls_changed = None, False
-    if p["controls"]:
-        named = p["controls"]["drain_resources"] + p["controls"]["restore_resources"]
-        unknown = [r for r in named if not cfg.resource(r)]
-        if unknown:
-            configured = ", ".join(r.name for r in cfg.resources)
-            module.fail_json(msg=f"controls: unknown resource(s) {', '.join(unknown)}; configured: {configured}")
-        controls, controls_changed = change_controls(engine.store, p["controls"], write=not module.check_mode)
-
-    try:
+        controls, controls_changed = None, False
+        if p["controls"]:
+            named = p["controls"]["drain_resources"] + p["controls"]["restore_resources"]
+            unknown = [r for r in named if not cfg.resource(r)]
+            if unknown:
+                configured = ", ".join(r.name for r in cfg.resources)
+                module.fail_json(msg=f"controls: unknown resource(s) {', '.join(unknown)}; configured: {configured}")
+            controls, controls_changed = change_controls(engine.store, p["controls"], write=not module.check_mode)
         result = engine.run_once(check_mode=module.check_mode, controls=controls)
-    except (CommandError, CloudError) as exc:
-        module.fail_json(msg=f"cannot observe the cluster: {exc}")
+    except Exception as exc:
+        module.fail_json(msg=explain(exc, module.no_log_values).message)
 
     out = result.to_dict()
     if controls is None:

@@ -44,6 +44,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     InstanceStatus,
     Resource,
 )
+from ansible_collections.dcaas.cluster.plugins.module_utils.options import check_fields
 
 MISSING_LIBRARY = "missing library: install podman (podman-py) on the host that runs the engine"
 DEFAULT_SOCKET = "unix:///run/podman/podman.sock"
@@ -83,18 +84,44 @@ _STATES = {
     "dead": InstanceStatus.ERROR,
 }
 
+_PODMAN_NAME = {
+    "type": "text",
+    "pattern": _PODMAN_NAME_RE,
+    "what": "a podman name: letters, digits, '_', '.' and '-', starting with a letter or digit",
+}
+_MOUNT_POINT = {"type": "path", "directory": True, "example": "/home"}
+
+
+def _not_own_label(key: str) -> str | None:
+    if key.startswith(OWN_LABEL_PREFIX):
+        return f"labels starting with {OWN_LABEL_PREFIX!r} are the engine's own; choose another prefix"
+    return None
+
+
 # Options that a resource's ``options`` may override; the rest are per cloud.
-RESOURCE_OPTIONS = (
-    "cap_add",
-    "command",
-    "enforce_limits",
-    "extra_labels",
-    "extra_networks",
-    "mounts",
-    "network",
-    "volumes",
-)
-CLOUD_OPTIONS = (*RESOURCE_OPTIONS, "quota", "socket", "timeout")
+RESOURCE_OPTION_SPEC: dict[str, dict] = {
+    "cap_add": {"type": "list", "elements": "text"},
+    "command": {"type": "list", "elements": "text", "if_empty": "leave it out to run the image's own command"},
+    "enforce_limits": {"type": "bool"},
+    "extra_labels": {"type": "dict", "keys": {"type": "text", "check": _not_own_label}, "values": {"type": "str"}},
+    "extra_networks": {"type": "list", "elements": _PODMAN_NAME},
+    # Host paths bound into the instance: the head node gets podman's API
+    # socket this way, as an OpenStack head would get credentials.
+    "mounts": {"type": "dict", "keys": {**_MOUNT_POINT, "example": "/run/podman/podman.sock"}, "values": _MOUNT_POINT},
+    "network": _PODMAN_NAME,
+    "volumes": {"type": "dict", "keys": _PODMAN_NAME, "values": _MOUNT_POINT},
+}
+CLOUD_OPTION_SPEC: dict[str, dict] = {
+    **RESOURCE_OPTION_SPEC,
+    "quota": {
+        "type": "dict",
+        "default": {},
+        "keys": {"type": "text", "what": f"a tenant's name, or {DEFAULT_TENANT!r}"},
+        "values": {"type": "dict", "options": {key: {"type": "int", "min": 0} for key in QUOTA_FIELDS}},
+    },
+    "socket": {"type": "str"},
+    "timeout": {"type": "number", "above": 0, "unit": " seconds", "default": DEFAULT_TIMEOUT},
+}
 
 
 @dataclass(frozen=True)
@@ -113,76 +140,11 @@ class LaunchSettings:
     command: tuple[str, ...] = ()
 
 
-def _type(value: Any) -> str:
-    return type(value).__name__
-
-
-def _check_options(options: dict, allowed: tuple[str, ...], where: str, errors: list[str]) -> None:
-    for key in options:
-        if key not in allowed:
-            errors.append(f"{where}.{key}: unknown option of the local cloud; known: {', '.join(allowed)}")
-    if "network" in options and not (isinstance(options["network"], str) and _PODMAN_NAME_RE.match(options["network"])):
-        errors.append(f"{where}.network: expected a podman network name, got {options['network']!r}")
-    volumes = options.get("volumes")
-    if volumes is not None:
-        if not isinstance(volumes, dict):
-            errors.append(f"{where}.volumes: expected a mapping of volume name to mount path, got {_type(volumes)}")
-        else:
-            for name, path in volumes.items():
-                if not (isinstance(name, str) and _PODMAN_NAME_RE.match(name)):
-                    errors.append(f"{where}.volumes: {name!r} is not a podman volume name")
-                if not (isinstance(path, str) and path.startswith("/")):
-                    errors.append(f"{where}.volumes.{name}: mount path must be absolute, got {path!r}")
-    mounts = options.get("mounts")
-    if mounts is not None:
-        # Host paths bound into the instance: the head node gets podman's API
-        # socket this way, as an OpenStack head would get credentials.
-        if not isinstance(mounts, dict):
-            errors.append(f"{where}.mounts: expected a mapping of host path to mount path, got {_type(mounts)}")
-        else:
-            for src, dst in mounts.items():
-                if not (isinstance(src, str) and src.startswith("/") and isinstance(dst, str) and dst.startswith("/")):
-                    errors.append(f"{where}.mounts: {src!r}: {dst!r}: both paths must be absolute")
-    for key in ("cap_add", "command", "extra_networks"):
-        value = options.get(key)
-        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
-            errors.append(f"{where}.{key}: expected a list of strings, got {_type(value)}")
-    for name in options.get("extra_networks") or []:
-        if isinstance(name, str) and not _PODMAN_NAME_RE.match(name):
-            errors.append(f"{where}.extra_networks: expected podman network names, got {name!r}")
-    if options.get("command") == []:
-        errors.append(f"{where}.command: must not be empty; leave it out to run the image's own command")
-    labels = options.get("extra_labels")
-    if labels is not None:
-        if not (isinstance(labels, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())):
-            errors.append(f"{where}.extra_labels: expected a mapping of strings to strings")
-        else:
-            for key in labels:
-                if key.startswith(OWN_LABEL_PREFIX):
-                    errors.append(f"{where}.extra_labels.{key}: labels starting with 'dcaas.' are the engine's own")
-    if "enforce_limits" in options and not isinstance(options["enforce_limits"], bool):
-        errors.append(f"{where}.enforce_limits: expected true or false, got {_type(options['enforce_limits'])}")
-
-
-def _check_quota(quota: Any, where: str, errors: list[str]) -> dict[str, dict[str, int]]:
-    if quota is None:
-        return {}
-    if not isinstance(quota, dict):
-        errors.append(f"{where}: expected a mapping of tenant to limits, got {_type(quota)}")
-        return {}
-    out: dict[str, dict[str, int]] = {}
-    for tenant, limits in quota.items():
-        if not isinstance(limits, dict):
-            errors.append(f"{where}.{tenant}: expected a mapping with {', '.join(QUOTA_FIELDS)}")
-            continue
-        out[str(tenant)] = {}
-        for key, value in limits.items():
-            if key not in QUOTA_FIELDS:
-                errors.append(f"{where}.{tenant}.{key}: unknown limit; known: {', '.join(QUOTA_FIELDS)}")
-            elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                errors.append(f"{where}.{tenant}.{key}: expected a whole number >= 0, got {value!r}")
-            else:
-                out[str(tenant)][key] = value
+def _checked(options: dict, spec: dict, where: str) -> dict:
+    errors: list[str] = []
+    out = check_fields(options, spec, where, errors)
+    if errors:
+        raise CloudError("config", "; ".join(errors))
     return out
 
 
@@ -261,17 +223,14 @@ class LocalProvider(CloudProvider):
 
     def __init__(self, cluster: str, options: dict | None = None):
         super().__init__(cluster, options)
-        errors: list[str] = []
-        _check_options(self.options, CLOUD_OPTIONS, "cloud.options", errors)
+        checked = _checked(self.options, CLOUD_OPTION_SPEC, "cloud.options")
         self.socket = self.options.get("socket") or DEFAULT_SOCKET
-        if not isinstance(self.socket, str):
-            errors.append(f"cloud.options.socket: expected a URL such as {DEFAULT_SOCKET}")
-        self.timeout = self.options.get("timeout", DEFAULT_TIMEOUT)
-        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or self.timeout <= 0:
-            errors.append(f"cloud.options.timeout: expected a number of seconds > 0, got {self.timeout!r}")
-        self.quota = _check_quota(self.options.get("quota"), "cloud.options.quota", errors)
-        if errors:
-            raise CloudError("config", "; ".join(errors))
+        self.timeout = checked["timeout"]
+        # A tenant's limits left out are no limit.
+        self.quota = {
+            tenant: {key: value for key, value in limits.items() if value is not None}
+            for tenant, limits in checked["quota"].items()
+        }
         self.network = self.options.get("network") or f"dcaas-{cluster}"
         self._client: Any = None
 
@@ -478,10 +437,7 @@ class LocalProvider(CloudProvider):
     def launch_settings(self, resource: Resource) -> LaunchSettings:
         """The launch settings of a resource: cloud options with the resource's on top."""
         ropts = cloud_options(resource.options)
-        errors: list[str] = []
-        _check_options(ropts, RESOURCE_OPTIONS, f"resource {resource.name!r} options", errors)
-        if errors:
-            raise CloudError("config", "; ".join(errors))
+        _checked(ropts, RESOURCE_OPTION_SPEC, f"resource {resource.name!r} options")
 
         def pick(key: str, default: Any) -> Any:
             if key in ropts:

@@ -46,6 +46,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     InstanceStatus,
     Resource,
 )
+from ansible_collections.dcaas.cluster.plugins.module_utils.options import check_fields
 
 MISSING_LIBRARY = (
     "missing library: install openstacksdk on the host that runs the engine "
@@ -53,9 +54,27 @@ MISSING_LIBRARY = (
 )
 DEFAULT_TIMEOUT = 30.0
 
+_TEXT = {"type": "text"}
+_NAMES = {"type": "list", "elements": "text"}
 # Options a resource's ``options`` may override; the rest are per cloud.
-RESOURCE_OPTIONS = ("auth", "cloud", "key_name", "network", "security_groups", "server_group")
-CLOUD_OPTIONS = (*RESOURCE_OPTIONS, "auth_type", "clouds_file", "interface", "region_name", "tenants", "timeout")
+RESOURCE_OPTION_SPEC: dict[str, dict] = {
+    # Only its type is ever shown (options.check): it holds credentials.
+    "auth": {"type": "dict"},
+    "cloud": _TEXT,
+    "key_name": _TEXT,
+    "network": _TEXT,
+    "security_groups": _NAMES,
+    "server_group": _TEXT,
+}
+CLOUD_OPTION_SPEC: dict[str, dict] = {
+    **RESOURCE_OPTION_SPEC,
+    "auth_type": _TEXT,
+    "clouds_file": _TEXT,
+    "interface": _TEXT,
+    "region_name": _TEXT,
+    "tenants": _NAMES,
+    "timeout": {"type": "number", "above": 0, "unit": " seconds", "default": DEFAULT_TIMEOUT},
+}
 # Options that decide which project a call goes to (and so which connection).
 _CONNECTION_OPTIONS = ("auth", "auth_type", "cloud", "clouds_file", "interface", "region_name", "timeout")
 
@@ -112,32 +131,6 @@ def fault_kind(fault: str | None) -> str:
         if any(needle in text for needle in needles):
             return kind
     return "transient"
-
-
-def _type(value: Any) -> str:
-    return type(value).__name__
-
-
-def _check_options(options: dict, allowed: tuple[str, ...], where: str, errors: list[str]) -> None:
-    for key in options:
-        if key not in allowed:
-            errors.append(f"{where}.{key}: unknown option; known options here are: {', '.join(allowed)}")
-    for key in ("auth_type", "cloud", "clouds_file", "interface", "key_name", "network", "region_name", "server_group"):
-        value = options.get(key)
-        if value is not None and not (isinstance(value, str) and value):
-            errors.append(f"{where}.{key}: expected a non-empty string, got {_type(value)}")
-    for key in ("security_groups", "tenants"):
-        value = options.get(key)
-        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
-            errors.append(f"{where}.{key}: expected a list of names, got {_type(value)}")
-    auth = options.get("auth")
-    if auth is not None and not isinstance(auth, dict):
-        # Only the type: the value holds credentials.
-        errors.append(f"{where}.auth: expected a mapping (as under auth: in clouds.yaml), got {_type(auth)}")
-    if "timeout" in options:
-        timeout = options["timeout"]
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            errors.append(f"{where}.timeout: expected a number of seconds > 0, got {timeout!r}")
 
 
 def _created(value: Any) -> float:
@@ -229,13 +222,13 @@ class OpenStackProvider(CloudProvider):
     def __init__(self, cluster: str, options: dict | None = None, resources: Iterable[Resource] = ()):
         super().__init__(cluster, options)
         errors: list[str] = []
-        _check_options(self.options, CLOUD_OPTIONS, "cloud.options", errors)
+        checked = check_fields(self.options, CLOUD_OPTION_SPEC, "cloud.options", errors)
         self.resources = tuple(resources)
         for res in self.resources:
-            _check_options(cloud_options(res.options), RESOURCE_OPTIONS, f"resource {res.name!r} options", errors)
+            check_fields(cloud_options(res.options), RESOURCE_OPTION_SPEC, f"resource {res.name!r} options", errors)
         if errors:
             raise CloudError("config", "; ".join(errors))
-        self.timeout = float(self.options.get("timeout", DEFAULT_TIMEOUT))
+        self.timeout = float(checked["timeout"])
         self._connections: dict[str, Any] = {}
         self._secrets: set[str] = set()
         self._ids: dict[tuple[str, str, str], str] = {}
@@ -249,7 +242,7 @@ class OpenStackProvider(CloudProvider):
             return {}
         ropts = cloud_options(resource.options)
         errors: list[str] = []
-        _check_options(ropts, RESOURCE_OPTIONS, f"resource {resource.name!r} options", errors)
+        check_fields(ropts, RESOURCE_OPTION_SPEC, f"resource {resource.name!r} options", errors)
         if errors:
             raise CloudError("config", "; ".join(errors))
         return ropts

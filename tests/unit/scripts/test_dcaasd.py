@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.dcaas.cluster.plugins.module_utils import daemon
+from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "dcaasd.py"
 
@@ -134,7 +135,7 @@ def test_controls_without_permission_say_run_as_root(dcaasd, config_file, monkey
 
     monkeypatch.setattr(dcaasd, "change_controls", denied)
     code, _out, err = run(dcaasd, capsys, "--config", config_file(), "thaw")
-    assert code == 1 and "Permission denied" in err and err.rstrip().endswith("run dcaasd as root")
+    assert code == 1 and "Permission denied" in err and err.rstrip().endswith("; run as root")
 
 
 class BrokenEngine:
@@ -177,3 +178,29 @@ def test_run_with_a_token_file_others_can_read_exits_2(dcaasd, config_file, tmp_
     token.chmod(0o644)
     code, _out, err = run(dcaasd, capsys, "--config", config_file(status_listen="127.0.0.1:8655"), "run")
     assert code == 2 and "mode 0644" in err and "a" * 64 not in err
+
+
+def refusing(*_args, **_kwargs):
+    raise CloudError("config", "cloud.options.sockt: unknown field; known fields here are: socket, timeout")
+
+
+def test_once_with_options_the_cloud_refuses_exits_2_naming_the_field(dcaasd, config_file, monkeypatch, capsys):
+    monkeypatch.setattr(dcaasd, "build_engine", refusing)
+    code, _out, err = run(dcaasd, capsys, "--config", config_file(), "once")
+    assert code == 2 and err.startswith("cloud.options.sockt: unknown field; known fields here are")
+
+
+def test_run_with_provider_options_the_cloud_refuses_exits_2(dcaasd, config_file, monkeypatch, capsys, starting):
+    monkeypatch.setattr(daemon, "build_engine", refusing)
+    code, _out, err = run(dcaasd, capsys, "--config", config_file(), "run")
+    assert code == 2 and err.startswith("cloud.options.sockt: unknown field")
+
+
+def test_a_failed_pass_never_shows_a_credential_of_the_config(dcaasd, config_file, monkeypatch, capsys):
+    secret = "dcaasmarker9f8e7d6c"
+    exc = CloudError("transient", f"cannot reach https://u:{secret}@keystone.example/v3")
+    monkeypatch.setattr(dcaasd, "build_engine", lambda *_a, **_k: BrokenEngine(exc))
+    cloud = {"provider": "openstack", "options": {"auth": {"username": "u", "password": secret}}}
+    code, _out, err = run(dcaasd, capsys, "--config", config_file(cloud=cloud), "once")
+    assert code == 1 and err.startswith("dcaasd once failed: CloudError: cannot reach https://u:********@keystone")
+    assert secret not in err

@@ -159,3 +159,26 @@ def test_a_config_that_is_not_a_mapping_is_not_quoted(plugin):
         plugin._fetch("dynamic_cluster.yml")
     assert "the configuration must be a mapping" in str(err.value)
     assert MARKER not in str(err.value)
+
+
+def test_bad_input_fails_even_at_best_effort(plugin, monkeypatch):
+    # fail_on_errors: false is for a cloud or WLM that fails, not for options the cloud refuses.
+    def refusing(cfg):
+        raise CloudError("config", f"cloud.options.auth: unknown field; password {MARKER}")
+
+    monkeypatch.setattr(dynamic_cluster, "build_engine", refusing)
+    plugin.set_options(direct={"plugin": plugin.NAME, "config": SECRET_CONFIG, "fail_on_errors": False})
+    with pytest.raises(AnsibleParserError) as err:
+        plugin._fetch("dynamic_cluster.yml")
+    assert str(err.value).startswith(f"{plugin.NAME}: cloud.options.auth: unknown field; password ********")
+
+
+def test_a_bug_is_an_error_not_an_empty_inventory(plugin, monkeypatch):
+    def broken(cfg):
+        raise KeyError("nodes")
+
+    monkeypatch.setattr(dynamic_cluster, "build_engine", broken)
+    plugin.set_options(direct={"plugin": plugin.NAME, "config": SECRET_CONFIG, "fail_on_errors": False})
+    with pytest.raises(AnsibleParserError) as err:
+        plugin._fetch("dynamic_cluster.yml")
+    assert f"{plugin.NAME}: cannot observe the cluster: KeyError: 'nodes'" in str(err.value)

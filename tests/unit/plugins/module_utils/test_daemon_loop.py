@@ -238,3 +238,15 @@ def test_a_wait_never_exceeds_a_day(monkeypatch, until, waits):
     why, _seen = daemon.wait_for_work(time.stop, until, 0, lambda: None, None)
     assert why == "interval"
     assert time.waits == [86400] * waits
+
+
+def test_a_failed_pass_never_shows_a_credential_of_the_config(tmp_path, daemon_with, capsys):
+    secret = "dcaasmarker0a1b2c3d"
+    cfg = config(tmp_path, interval=1, watch=0)
+    cfg = replace(cfg, provider_options={"auth": {"username": "u", "password": secret}})
+    engine = ScriptedEngine(cfg, [CommandError(["openstack"], 1, "", f"https://u:{secret}@keystone refused")])
+    daemon_with(cfg, engine, max_passes=1)
+    out, err = capsys.readouterr()
+    [failed] = [json.loads(line) for line in out.splitlines() if '"pass_failed"' in line]
+    assert failed["error"].startswith("CommandError: command 'openstack' failed") and failed["kind"] == "command"
+    assert "u:********@keystone" in failed["error"] and secret not in out + err

@@ -287,7 +287,7 @@ def test_modules_at_vvv_never_show_the_password(tmp_path):
 
     # Each task took the failure path it was meant to (nothing to reach here).
     assert out.count("cannot reach the API") >= 3, out
-    assert "no-podman.sock" in out and "cloud.options.auth: unknown option" in out, out
+    assert "no-podman.sock" in out and "cloud.options.auth: unknown field" in out, out
     assert "ignored=6" in out, out
     assert logged.count("Invoked with") == 6, logged
     assert (marker in out, marker in logged) == (False, False)

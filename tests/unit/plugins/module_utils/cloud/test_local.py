@@ -138,10 +138,10 @@ def test_missing_podman_py_is_a_config_error(monkeypatch: pytest.MonkeyPatch) ->
 @pytest.mark.parametrize(
     ("options", "words"),
     [
-        ({"sockt": "unix:///x"}, "cloud.options.sockt: unknown option"),
+        ({"sockt": "unix:///x"}, "cloud.options.sockt: unknown field"),
         ({"quota": {"t1": {"instances": -1}}}, "cloud.options.quota.t1.instances"),
-        ({"quota": {"t1": {"gpus": 1}}}, "cloud.options.quota.t1.gpus: unknown limit"),
-        ({"volumes": {"home": "relative/path"}}, "mount path must be absolute"),
+        ({"quota": {"t1": {"gpus": 1}}}, "cloud.options.quota.t1.gpus: unknown field"),
+        ({"volumes": {"home": "relative/path"}}, "cloud.options.volumes.home: 'relative/path' is not an absolute path"),
         ({"extra_labels": {"dcaas.cluster": "other"}}, "are the engine's own"),
         ({"enforce_limits": "yes"}, "enforce_limits: expected true or false"),
         ({"timeout": 0}, "cloud.options.timeout"),
@@ -160,7 +160,7 @@ def test_bad_resource_options_are_rejected_before_any_call(resource: Any) -> Non
     res = resource(options={"quota": {}})
     with pytest.raises(CloudError) as err:
         provider.create(spec("dcaas-b-opts-1", res))
-    assert err.value.kind == "config" and "resource 'small' options.quota: unknown option" in str(err.value)
+    assert err.value.kind == "config" and "resource 'small' options.quota: unknown field" in str(err.value)
 
 
 def test_bad_socket_is_transient(resource: Any) -> None:
