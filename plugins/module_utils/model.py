@@ -36,6 +36,21 @@ class NodeState(str, enum.Enum):
     OFF = "off"
 
 
+class WlmState(str, enum.Enum):
+    """A node's state as every adapter reports it, whatever words its WLM uses."""
+
+    IDLE = "idle"
+    BUSY = "busy"
+    DRAINING = "draining"  # drained by the WLM or an admin, jobs still running
+    DRAINED = "drained"  # drained, no job left
+    DOWN = "down"
+    UNKNOWN = "unknown"  # registered, not answering yet
+    # Cloud nodes only: the WLM keeps the node while no instance runs.
+    OFF = "off"
+    POWERING_UP = "powering_up"  # the WLM waits for the node to come up
+    POWERING_DOWN = "powering_down"  # the WLM is taking it off
+
+
 class InstanceStatus(str, enum.Enum):
     """Provider-neutral instance status."""
 
@@ -84,7 +99,7 @@ class WlmNode:
     """A compute node as the WLM reports it."""
 
     name: str
-    state: str  # normalised: idle, busy, draining, drained, down, unknown; cloud nodes: off, powering_up, powering_down
+    state: WlmState
     cores: int = 0
     cores_alloc: int = 0
     memory_mb: int = 0
@@ -92,7 +107,12 @@ class WlmNode:
     features: frozenset[str] = frozenset()
     address: str | None = None
     jobs: tuple[str, ...] = ()
-    last_busy: float | None = None  # epoch seconds it last had a job (Slurm LastBusyTime)
+    last_busy: float | None = None  # epoch seconds it last had a job, if the WLM says
+
+    def __post_init__(self) -> None:
+        # A state given by its value ("idle") is read as the enum, and one
+        # that is none of them fails here, not deep in a comparison.
+        object.__setattr__(self, "state", WlmState(self.state))
 
 
 @dataclass(frozen=True)

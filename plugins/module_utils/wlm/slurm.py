@@ -40,7 +40,7 @@ from typing import Any
 
 from ansible_collections.dcaas.cluster.plugins.module_utils import naming
 from ansible_collections.dcaas.cluster.plugins.module_utils.hostlist import HostlistError, expand
-from ansible_collections.dcaas.cluster.plugins.module_utils.model import Job, Resource, WlmNode
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import Job, Resource, WlmNode, WlmState
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability, WorkloadManager
 
@@ -775,31 +775,34 @@ class SlurmManager(WorkloadManager):
         return base64.b64encode(key).decode("ascii")
 
 
-def node_state(words: Iterable[str], cores_alloc: int = 0) -> str:
-    """idle, busy, draining (drain flag, jobs), drained (drain flag, none), down or unknown;
-    for cloud nodes also off (powered down), powering_up and powering_down.
+def node_state(words: Iterable[str], cores_alloc: int = 0) -> WlmState:
+    """The WlmState of a node from its Slurm state words (base state and flags).
 
-    A cloud node Slurm has placed jobs on while it was off is powering_up
-    (it is also NOT_RESPONDING until its slurmd registers). One that failed
-    to come up within ResumeTimeout is DOWN and stays powered down: down.
+    Cloud nodes (State=CLOUD, power saving): POWERED_DOWN is off,
+    POWERING_UP and POWERING_DOWN are themselves. A cloud node Slurm has
+    placed jobs on while it was off is powering up (it is also
+    NOT_RESPONDING until its slurmd registers). One that failed to come up
+    within ResumeTimeout is DOWN and stays powered down: down. A DRAIN flag
+    is draining while the node has jobs (ALLOCATED, MIXED, COMPLETING or
+    cores allocated), drained once it has none.
     """
     words = set(words)
     if "POWERING_UP" in words:
-        return "powering_up"
+        return WlmState.POWERING_UP
     if "POWERING_DOWN" in words:
-        return "powering_down"
+        return WlmState.POWERING_DOWN
     if "POWERED_DOWN" in words:
-        return "down" if words & _FAILED else "off"
+        return WlmState.DOWN if words & _FAILED else WlmState.OFF
     if words & _DOWN:
-        return "down"
+        return WlmState.DOWN
     busy = bool(words & _BUSY) or cores_alloc > 0
     if "DRAIN" in words or "DRAINING" in words or "DRAINED" in words:
-        return "draining" if busy else "drained"
+        return WlmState.DRAINING if busy else WlmState.DRAINED
     if busy:
-        return "busy"
+        return WlmState.BUSY
     if "IDLE" in words:
-        return "idle"
-    return "unknown"
+        return WlmState.IDLE
+    return WlmState.UNKNOWN
 
 
 def _job_id(rec: _Record) -> str:
