@@ -24,6 +24,8 @@ from typing import Any
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.errors import clip
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import Resource
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm import registry
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import WorkloadManager
 
 NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,30}")
 NAME_HINT = "lower-case letters, digits and '-', starting with a letter, at most 31 characters"
@@ -72,6 +74,9 @@ RESOURCE_SPEC: dict[str, dict] = {
     "accounts": {"type": "list", "elements": "text", "default": []},
     "partitions": {"type": "list", "elements": "text", "default": []},
     "features": {"type": "list", "elements": "text", "default": []},
+    # The cloud provider's settings for the resource, and the keys the WLM
+    # adapter declares (its RESOURCE_OPTION_SPEC), which parse checks and
+    # keeps apart (Resource.wlm_options).
     "options": {"type": "dict", "default": {}},
 }
 
@@ -81,14 +86,17 @@ SCHEMA: dict[str, dict] = {
         "type": "dict",
         "default": {},
         "options": {
-            "type": {"type": "str", "default": "slurm", "choices": ["slurm", "gridengine", "torque"]},
+            # One of the registry's adapters; parse checks it, its options
+            # against the adapter's OPTION_SPEC and `nodes` against its
+            # capabilities.
+            "type": {"type": "text", "default": registry.DEFAULT, "what": "a workload manager's name"},
             "command_prefix": {"type": "list", "elements": "text", "default": []},
             # dynamic: workers join the WLM when they boot and leave when
             # deleted. cloud: every resource's max nodes are known to the WLM,
-            # off until needed (Slurm State=CLOUD): the WLM places and reserves
-            # jobs on them and the engine powers them up and down.
+            # off until needed: the WLM places and reserves jobs on them and
+            # the engine powers them up and down.
             "nodes": {"type": "str", "default": "dynamic", "choices": ["dynamic", "cloud"]},
-            "options": {"type": "dict", "default": {}},
+            "options": {"type": "dict", "default": {}, "adapter": True},
         },
     },
     "cloud": {
@@ -371,19 +379,19 @@ def _check(value: Any, spec: dict, path: str, errors: list[str]) -> Any:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             problem = f"expected an integer, got {_got(value)}; write digits only, e.g. {spec.get('default', 1)}"
-        elif value < spec["min"]:
+        elif "min" in spec and value < spec["min"]:
             problem = f"must be at least {spec['min']}, got {shown(value)}"
-        elif value > spec["max"]:
+        elif "max" in spec and value > spec["max"]:
             problem = f"must be at most {spec['max']}{spec.get('unit', '')}, got {shown(value)}"
     elif kind == "name":
         if not isinstance(value, str):
             problem = f"expected a string, got {_got(value)}"
         elif not NAME_RE.fullmatch(value):
             problem = f"{shown(value)} is not a valid name; use {NAME_HINT}"
-    elif kind == "text":
+    elif kind == "text" or (kind == "str" and "choices" not in spec):
         problem = _text_problem(value, TEXT_MAX, spec.get("what", "a value, or leave it out"))
     elif kind == "path":
-        problem = _path_problem(value, spec["default"])
+        problem = _path_problem(value, spec.get("example", spec.get("default", "/etc/dcaas/file")))
     elif kind == "listen":
         problem = _text_problem(value, TEXT_MAX, f"host:port, e.g. {LOOPBACK_HINT}")
         if not problem:
@@ -406,6 +414,8 @@ def _check(value: Any, spec: dict, path: str, errors: list[str]) -> Any:
         problem = f"expected a mapping, got {type(value).__name__}"  # its text could hold credentials
     elif spec.get("options"):
         value = _check_options(value, spec["options"], path, errors)
+    elif spec.get("adapter"):
+        pass  # the fields of the adapter that wlm.type names: parse checks them
     else:
         # Free-form settings: passed on to a provider, a WLM or cloud-init as JSON.
         data_problem = _data_problem(value, path)
@@ -462,7 +472,7 @@ class LimitConfig:
 class Config:
     cluster: str
     resources: tuple[Resource, ...]
-    wlm_type: str = "slurm"
+    wlm_type: str = registry.DEFAULT
     wlm_command_prefix: tuple[str, ...] = ()
     wlm_options: dict | None = None
     wlm_nodes: str = "dynamic"
@@ -505,6 +515,7 @@ def validated(data: Any, schema: dict) -> dict:
 def parse(data: Any) -> Config:
     """Validate a config mapping and build a Config; raise ConfigError listing every problem."""
     d, errors = _validate(data, SCHEMA)
+    adapter, wlm_options = _wlm_adapter(d, errors)
     resources = []
     if isinstance(d.get("resources"), list):
         if not d["resources"]:
@@ -525,6 +536,7 @@ def parse(data: Any) -> Config:
                 if r.get(key) is None:
                     flavor = f"flavor {shown(r['flavor'])}" if r.get("flavor") else "the worker flavor"
                     errors.append(f"{path}.{key}: required field is missing; give the size of {flavor}")
+            options, own = _resource_wlm_options(r["options"], adapter, f"{path}.options", errors)
             if errors:
                 continue
             resources.append(
@@ -543,7 +555,8 @@ def parse(data: Any) -> Config:
                     accounts=tuple(r["accounts"]),
                     partitions=tuple(r["partitions"]),
                     features=tuple(r["features"]),
-                    options=dict(r["options"]),
+                    options=options,
+                    wlm_options=own,
                 )
             )
     t = d["timers"] if isinstance(d.get("timers"), dict) else {}
@@ -558,7 +571,7 @@ def parse(data: Any) -> Config:
         resources=tuple(resources),
         wlm_type=d["wlm"]["type"],
         wlm_command_prefix=tuple(d["wlm"]["command_prefix"]),
-        wlm_options=dict(d["wlm"]["options"]),
+        wlm_options=wlm_options,
         wlm_nodes=d["wlm"]["nodes"],
         provider=d["cloud"]["provider"],
         provider_options=dict(d["cloud"]["options"]),
@@ -570,6 +583,46 @@ def parse(data: Any) -> Config:
         status_token_file=d["status_token_file"],
         worker_user_data=dict(d["worker_user_data"]),
     )
+
+
+def _wlm_adapter(d: dict, errors: list[str]) -> tuple[type[WorkloadManager] | None, dict]:
+    """The adapter ``wlm.type`` names and its ``wlm.options``, checked against
+    its OPTION_SPEC (defaults filled in, options left unset left out), or
+    (None, {}) when the name is not one; problems go to ``errors``."""
+    wlm = d.get("wlm")
+    if not isinstance(wlm, dict) or not isinstance(wlm.get("type"), str):
+        return None, {}  # reported with the field
+    try:
+        adapter = registry.adapter(wlm["type"])
+    except ValueError as exc:
+        errors.append(str(exc))
+        return None, {}
+    if wlm.get("nodes") == "cloud" and adapter.cloud_nodes_refused():
+        errors.append(adapter.cloud_nodes_refused())
+    options = wlm.get("options")
+    if not isinstance(options, dict):
+        return adapter, {}  # reported with the field
+    checked = _check_options(options, adapter.OPTION_SPEC, "wlm.options", errors)
+    return adapter, {k: v for k, v in checked.items() if v is not None}
+
+
+def _resource_wlm_options(
+    options: dict, adapter: type[WorkloadManager] | None, path: str, errors: list[str]
+) -> tuple[dict, dict]:
+    """A resource's options split into the cloud provider's and the WLM adapter's.
+
+    The adapter's keys (its RESOURCE_OPTION_SPEC) are checked against that
+    spec here; the rest is the provider's, which it checks itself.
+    """
+    if not isinstance(options, dict):
+        return {}, {}  # reported with the field
+    spec = adapter.RESOURCE_OPTION_SPEC if adapter else {}
+    cloud = {k: v for k, v in options.items() if k not in spec}
+    own = {k: v for k, v in options.items() if k in spec}
+    if _data_problem(own, path):
+        return cloud, {}  # reported with the field
+    checked = _check_options(own, spec, path, errors)
+    return cloud, {k: v for k, v in checked.items() if v is not None}
 
 
 def _status_problems(d: dict) -> list[str]:

@@ -149,7 +149,12 @@ class Resource:
     accounts: tuple[str, ...] = ()  # empty: shared pool, any account
     partitions: tuple[str, ...] = ()  # empty: any partition
     features: tuple[str, ...] = ()
+    # The cloud provider's settings for this resource.
     options: dict = field(default_factory=dict, hash=False, compare=False)
+    # The keys of the config's resource options that the WLM adapter
+    # declares (its RESOURCE_OPTION_SPEC), kept apart so that the provider
+    # never sees them.
+    wlm_options: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def shared(self) -> bool:

@@ -34,7 +34,6 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import (
     CloudError,
     CloudProvider,
     LaunchSpec,
-    cloud_options,
 )
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     LABEL_CLUSTER,
@@ -232,7 +231,7 @@ class OpenStackProvider(CloudProvider):
         _check_options(self.options, CLOUD_OPTIONS, "cloud.options", errors)
         self.resources = tuple(resources)
         for res in self.resources:
-            _check_options(cloud_options(res.options), RESOURCE_OPTIONS, f"resource {res.name!r} options", errors)
+            _check_options(res.options, RESOURCE_OPTIONS, f"resource {res.name!r} options", errors)
         if errors:
             raise CloudError("config", "; ".join(errors))
         self.timeout = float(self.options.get("timeout", DEFAULT_TIMEOUT))
@@ -247,7 +246,7 @@ class OpenStackProvider(CloudProvider):
     def _resource_options(self, resource: Resource | None) -> dict[str, Any]:
         if resource is None:
             return {}
-        ropts = cloud_options(resource.options)
+        ropts = resource.options
         errors: list[str] = []
         _check_options(ropts, RESOURCE_OPTIONS, f"resource {resource.name!r} options", errors)
         if errors:

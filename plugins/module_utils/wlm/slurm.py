@@ -397,7 +397,7 @@ class SlurmManager(WorkloadManager):
       ``munge_key_file``: path of the cluster's munge key on the engine's host, required to launch;
       ``memory_reserve_mb``: subtracted from a flavor's memory for RealMemory (default 0): on VMs the
       kernel keeps some, and a node registering with less than RealMemory is drained by slurmctld.
-    ``resource.options['slurm_node_conf']``: extra node parameters for ``slurmd --conf``
+    ``resource.wlm_options['slurm_node_conf']``: extra node parameters for ``slurmd --conf``
     (``{"Weight": 10, "Gres": "gpu:1"}``).
     """
 
@@ -408,10 +408,12 @@ class SlurmManager(WorkloadManager):
         {Capability.CLOUD_NODES, Capability.PENDING_WATCH, Capability.ADDRESS_UPDATES, Capability.FEATURES}
     )
     OPTION_SPEC = {
-        "conf_server": {"type": "str"},
-        "munge_key_file": {"type": "path"},
-        "memory_reserve_mb": {"type": "int", "default": 0},
+        "conf_server": {"type": "text", "what": "the Slurm head's name, such as head or head:6817"},
+        "munge_key_file": {"type": "path", "example": "/etc/munge/munge.key"},
+        "memory_reserve_mb": {"type": "int", "default": 0, "min": 0, "max": 1024 * 1024, "unit": " MiB"},
     }
+    # Stays under resources[].options in the config file; the config loader
+    # hands it to the adapter as Resource.wlm_options.
     RESOURCE_OPTION_SPEC = {"slurm_node_conf": {"type": "dict"}}
 
     # --- reading ---------------------------------------------------------
@@ -712,7 +714,7 @@ class SlurmManager(WorkloadManager):
                 f"wlm.options.memory_reserve_mb={self.options.get('memory_reserve_mb')}"
             )
         conf = {"Feature": ",".join(features), "CPUs": str(resource.cores), "RealMemory": str(memory)}
-        for key, value in sorted((resource.options.get("slurm_node_conf") or {}).items()):
+        for key, value in sorted((resource.wlm_options.get("slurm_node_conf") or {}).items()):
             if not (_TOKEN_RE.match(str(key)) and _TOKEN_RE.match(str(value))) or key.lower() in ("nodename",):
                 raise SlurmConfigError(
                     f"resource {resource.name!r}: options.slurm_node_conf {key}={value!r} is not a plain "

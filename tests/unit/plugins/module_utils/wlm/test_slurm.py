@@ -648,7 +648,7 @@ def test_memory_reserve_and_extra_node_parameters(key_file: str) -> None:
         image="w",
         cores=8,
         memory_mb=32000,
-        options={"slurm_node_conf": {"Weight": 10, "Gres": "gpu:1"}},
+        wlm_options={"slurm_node_conf": {"Weight": 10, "Gres": "gpu:1"}},
     )
     opts = {"conf_server": "head", "munge_key_file": key_file, "memory_reserve_mb": 500}
     argv = slurmd_argv(SlurmManager(Runner(), opts).join_config(res, "c-gpu-1"))
@@ -680,7 +680,7 @@ def test_memory_reserve_and_extra_node_parameters(key_file: str) -> None:
                 image="i",
                 cores=1,
                 memory_mb=1000,
-                options={"slurm_node_conf": {"NodeName": "other"}},
+                wlm_options={"slurm_node_conf": {"NodeName": "other"}},
             ),
             "NodeName is set by dcaas",
         ),
