@@ -465,10 +465,10 @@ class Engine:
         out = []
         for res in self.config.resources:
             if res.max > 0 and res.name not in known:
+                names = naming.cloud_node_range(self.config.cluster, res.name, res.max)
                 out.append(
-                    f"wlm.nodes is 'cloud' but the WLM lists no node {self.config.cluster}-{res.name}-<n> of "
-                    f"resource {res.name!r}: render slurm.conf with head_node_cloud_nodes: cloud "
-                    "(docs/engine-config.md, 'Cloud nodes')"
+                    f"wlm.nodes is 'cloud' but the WLM lists no node of resource {res.name!r} ({names}): "
+                    + self.wlm.cloud_nodes_hint()
                 )
         return out
 

@@ -84,8 +84,8 @@ class Job:
     reason: str | None = None
     node_names: tuple[str, ...] = ()  # where it runs
     submit_time: float | None = None
-    # Pending jobs the WLM has planned (Slurm: squeue --start): when it
-    # expects to start them, and on which nodes.
+    # Pending jobs the WLM's scheduler has planned ahead: when it expects
+    # to start them, and on which nodes.
     start_time: float | None = None
     planned_nodes: tuple[str, ...] = ()
 

@@ -107,6 +107,10 @@ class WorkloadManager:
         """Cloud nodes: tell the WLM an off node is being started though it placed no job there."""
         raise NotImplementedError
 
+    def cloud_nodes_hint(self) -> str:
+        """Cloud nodes: what to do when the WLM lists no node of a resource (the engine warns)."""
+        return f"declare every resource's cloud nodes in {self.name}'s own configuration"
+
     def update_address(self, node: str, address: str) -> None:
         """Tell the WLM a node's new address (an instance restarted with a new IP).
 

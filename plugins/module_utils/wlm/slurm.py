@@ -670,6 +670,9 @@ class SlurmManager(WorkloadManager):
         """
         self.runner.run(["scontrol", "update", f"NodeName={_check_name(node)}", "State=POWER_UP"])
 
+    def cloud_nodes_hint(self) -> str:
+        return "render slurm.conf with head_node_cloud_nodes: cloud (docs/engine-config.md, 'Cloud nodes')"
+
     def update_address(self, node: str, address: str) -> None:
         """Point slurmctld at a worker's new address.
 

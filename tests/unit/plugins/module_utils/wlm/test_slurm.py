@@ -827,3 +827,7 @@ def test_cloud_node_joins_under_its_slurm_name_without_a_node_definition(key_fil
     # host's uptime; Slurm would keep it POWERING_UP). slurm.conf defines it.
     assert slurmd_argv(join) == ["-b", "--conf-server", "head:6817", "-N", "c-small-2"]
     assert base64.b64decode(join["write_files"][0]["content"]) == KEY
+
+
+def test_the_fix_for_missing_cloud_nodes_is_worded_by_the_adapter() -> None:
+    assert "slurm.conf" in SlurmManager(Runner(), {}, cloud_nodes=True).cloud_nodes_hint()
