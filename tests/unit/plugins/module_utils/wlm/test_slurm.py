@@ -734,7 +734,7 @@ def cloud_manager(state: str = "cloud", runner: Runner | None = None) -> SlurmMa
 def test_cloud_node_states_from_real_sinfo() -> None:
     up = {n.name: n.state for n in cloud_manager("cloud").nodes()}
     assert up == {"exp-small-1": WlmState.BUSY, "exp-small-2": WlmState.BUSY, "exp-small-3": WlmState.POWERING_UP}
-    assert all(type(state) is WlmState for state in up.values())
+    assert all(isinstance(state, WlmState) for state in up.values())
     down = {n.name: (n.state, n.reason) for n in cloud_manager("cloud-down").nodes()}
     assert down["exp-small-3"] == (WlmState.DOWN, "ResumeTimeout reached")
     assert down["exp-small-1"][0] is WlmState.IDLE
