@@ -379,19 +379,19 @@ def _check(value: Any, spec: dict, path: str, errors: list[str]) -> Any:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             problem = f"expected an integer, got {_got(value)}; write digits only, e.g. {spec.get('default', 1)}"
-        elif "min" in spec and value < spec["min"]:
+        elif value < spec["min"]:
             problem = f"must be at least {spec['min']}, got {shown(value)}"
-        elif "max" in spec and value > spec["max"]:
+        elif value > spec["max"]:
             problem = f"must be at most {spec['max']}{spec.get('unit', '')}, got {shown(value)}"
     elif kind == "name":
         if not isinstance(value, str):
             problem = f"expected a string, got {_got(value)}"
         elif not NAME_RE.fullmatch(value):
             problem = f"{shown(value)} is not a valid name; use {NAME_HINT}"
-    elif kind == "text" or (kind == "str" and "choices" not in spec):
+    elif kind == "text":
         problem = _text_problem(value, TEXT_MAX, spec.get("what", "a value, or leave it out"))
     elif kind == "path":
-        problem = _path_problem(value, spec.get("example", spec.get("default", "/etc/dcaas/file")))
+        problem = _path_problem(value, spec["example"] if "example" in spec else spec["default"])
     elif kind == "listen":
         problem = _text_problem(value, TEXT_MAX, f"host:port, e.g. {LOOPBACK_HINT}")
         if not problem:
@@ -597,8 +597,9 @@ def _wlm_adapter(d: dict, errors: list[str]) -> tuple[type[WorkloadManager] | No
     except ValueError as exc:
         errors.append(str(exc))
         return None, {}
-    if wlm.get("nodes") == "cloud" and adapter.cloud_nodes_refused():
-        errors.append(adapter.cloud_nodes_refused())
+    refused = adapter.cloud_nodes_refused()
+    if wlm.get("nodes") == "cloud" and refused:
+        errors.append(refused)
     options = wlm.get("options")
     if not isinstance(options, dict):
         return adapter, {}  # reported with the field

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -473,3 +474,16 @@ def test_the_adapters_resource_options_are_checked_and_kept_from_the_cloud(plain
     assert errs == ["resources[0].options.plain_queue: must not be empty; give a value, or leave it out"]
     errs = errors_of(with_field("resources.0.options.slurm_node_conf", "Weight=1"))
     assert errs == ["resources[0].options.slurm_node_conf: expected a mapping, got str"]
+
+
+@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("value", [None, "x", "/x/y", 5, 10**30, ["x"], {"x": 1}, True])
+def test_every_adapters_option_specs_are_complete_for_the_loader(name, value):
+    # A spec the validator cannot apply (an int without bounds, a path
+    # without an example) would raise KeyError out of parse, not ConfigError.
+    cls = registry.adapter(name)
+    options = dict.fromkeys(cls.RESOURCE_OPTION_SPEC, value)
+    data = with_field("resources.0.options", options, {**GOOD, "wlm": {"type": name}})
+    data["wlm"]["options"] = dict.fromkeys(cls.OPTION_SPEC, value)
+    with contextlib.suppress(ConfigError):
+        parse(data)
