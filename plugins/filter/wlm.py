@@ -68,7 +68,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.dcaas.cluster.plugins.module_utils import naming
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import NAME_HINT, NAME_RE, shown
+from ansible_collections.dcaas.cluster.plugins.module_utils.options import NAME_HINT, NAME_RE, shown
 
 _HOSTNAME_MAX = 63
 # slurm.conf's node keys the role itself sets for a cloud node.

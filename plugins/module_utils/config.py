@@ -25,7 +25,9 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import Resourc
 # The validator is options.py's, shared with the cloud providers and the WLM
 # adapters (its old name here kept for the callers that know it).
 from ansible_collections.dcaas.cluster.plugins.module_utils.options import check_fields as _check_options
-from ansible_collections.dcaas.cluster.plugins.module_utils.options import path_problem, shown
+from ansible_collections.dcaas.cluster.plugins.module_utils.options import data_problem, path_problem, shown
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm import registry
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import WorkloadManager
 
 HOSTNAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 DAY = 86400
@@ -70,6 +72,9 @@ RESOURCE_SPEC: dict[str, dict] = {
     "accounts": {"type": "list", "elements": "text", "default": []},
     "partitions": {"type": "list", "elements": "text", "default": []},
     "features": {"type": "list", "elements": "text", "default": []},
+    # The cloud provider's settings for the resource, and the keys the WLM
+    # adapter declares (its RESOURCE_OPTION_SPEC), which parse checks and
+    # keeps apart (Resource.wlm_options).
     "options": {"type": "dict", "default": {}},
 }
 
@@ -79,14 +84,17 @@ SCHEMA: dict[str, dict] = {
         "type": "dict",
         "default": {},
         "options": {
-            "type": {"type": "str", "default": "slurm", "choices": ["slurm", "gridengine", "torque"]},
+            # One of the registry's adapters; parse checks it, its options
+            # against the adapter's OPTION_SPEC and `nodes` against its
+            # capabilities.
+            "type": {"type": "text", "default": registry.DEFAULT, "what": "a workload manager's name"},
             "command_prefix": {"type": "list", "elements": "text", "default": []},
             # dynamic: workers join the WLM when they boot and leave when
             # deleted. cloud: every resource's max nodes are known to the WLM,
-            # off until needed (Slurm State=CLOUD): the WLM places and reserves
-            # jobs on them and the engine powers them up and down.
+            # off until needed: the WLM places and reserves jobs on them and
+            # the engine powers them up and down.
             "nodes": {"type": "str", "default": "dynamic", "choices": ["dynamic", "cloud"]},
-            "options": {"type": "dict", "default": {}},
+            "options": {"type": "dict", "default": {}, "adapter": True},
         },
     },
     "cloud": {
@@ -258,7 +266,7 @@ class LimitConfig:
 class Config:
     cluster: str
     resources: tuple[Resource, ...]
-    wlm_type: str = "slurm"
+    wlm_type: str = registry.DEFAULT
     wlm_command_prefix: tuple[str, ...] = ()
     wlm_options: dict | None = None
     wlm_nodes: str = "dynamic"
@@ -301,6 +309,7 @@ def validated(data: Any, schema: dict) -> dict:
 def parse(data: Any) -> Config:
     """Validate a config mapping and build a Config; raise ConfigError listing every problem."""
     d, errors = _validate(data, SCHEMA)
+    adapter, wlm_options = _wlm_adapter(d, errors)
     resources = []
     if isinstance(d.get("resources"), list):
         if not d["resources"]:
@@ -321,6 +330,7 @@ def parse(data: Any) -> Config:
                 if r.get(key) is None:
                     flavor = f"flavor {shown(r['flavor'])}" if r.get("flavor") else "the worker flavor"
                     errors.append(f"{path}.{key}: required field is missing; give the size of {flavor}")
+            options, own = _resource_wlm_options(r["options"], adapter, f"{path}.options", errors)
             if errors:
                 continue
             resources.append(
@@ -339,7 +349,8 @@ def parse(data: Any) -> Config:
                     accounts=tuple(r["accounts"]),
                     partitions=tuple(r["partitions"]),
                     features=tuple(r["features"]),
-                    options=dict(r["options"]),
+                    options=options,
+                    wlm_options=own,
                 )
             )
     t = d["timers"] if isinstance(d.get("timers"), dict) else {}
@@ -354,7 +365,7 @@ def parse(data: Any) -> Config:
         resources=tuple(resources),
         wlm_type=d["wlm"]["type"],
         wlm_command_prefix=tuple(d["wlm"]["command_prefix"]),
-        wlm_options=dict(d["wlm"]["options"]),
+        wlm_options=wlm_options,
         wlm_nodes=d["wlm"]["nodes"],
         provider=d["cloud"]["provider"],
         provider_options=dict(d["cloud"]["options"]),
@@ -366,6 +377,47 @@ def parse(data: Any) -> Config:
         status_token_file=d["status_token_file"],
         worker_user_data=dict(d["worker_user_data"]),
     )
+
+
+def _wlm_adapter(d: dict, errors: list[str]) -> tuple[type[WorkloadManager] | None, dict]:
+    """The adapter ``wlm.type`` names and its ``wlm.options``, checked against
+    its OPTION_SPEC (defaults filled in, options left unset left out), or
+    (None, {}) when the name is not one; problems go to ``errors``."""
+    wlm = d.get("wlm")
+    if not isinstance(wlm, dict) or not isinstance(wlm.get("type"), str):
+        return None, {}  # reported with the field
+    try:
+        adapter = registry.adapter(wlm["type"])
+    except ValueError as exc:
+        errors.append(str(exc))
+        return None, {}
+    refused = adapter.cloud_nodes_refused()
+    if wlm.get("nodes") == "cloud" and refused:
+        errors.append(refused)
+    options = wlm.get("options")
+    if not isinstance(options, dict):
+        return adapter, {}  # reported with the field
+    checked = _check_options(options, adapter.OPTION_SPEC, "wlm.options", errors)
+    return adapter, {k: v for k, v in checked.items() if v is not None}
+
+
+def _resource_wlm_options(
+    options: dict, adapter: type[WorkloadManager] | None, path: str, errors: list[str]
+) -> tuple[dict, dict]:
+    """A resource's options split into the cloud provider's and the WLM adapter's.
+
+    The adapter's keys (its RESOURCE_OPTION_SPEC) are checked against that
+    spec here; the rest is the provider's, which it checks itself.
+    """
+    if not isinstance(options, dict):
+        return {}, {}  # reported with the field
+    spec = adapter.RESOURCE_OPTION_SPEC if adapter else {}
+    cloud = {k: v for k, v in options.items() if k not in spec}
+    own = {k: v for k, v in options.items() if k in spec}
+    if data_problem(own, path):
+        return cloud, {}  # reported with the field
+    checked = _check_options(own, spec, path, errors)
+    return cloud, {k: v for k, v in checked.items() if v is not None}
 
 
 def _status_problems(d: dict) -> list[str]:

@@ -43,6 +43,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.errors import clip, 
 from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine, explain
 from ansible_collections.dcaas.cluster.plugins.module_utils.policy import next_due
 from ansible_collections.dcaas.cluster.plugins.module_utils.redact import config_secrets
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability
 
 # No single wait is longer than a day: Event.wait overflows past about 2**33
 # seconds, and a config value can be any integer. An interval or watch above
@@ -311,6 +312,10 @@ def next_pass_at(started: float, interval: float, watch: float, due: float = flo
     return until
 
 
+def _no_watch() -> None:
+    return None
+
+
 def first_look(probe: Callable[[], frozenset[str] | None]) -> frozenset[str] | None:
     """The pending ids, or None when they cannot be read.
 
@@ -359,7 +364,9 @@ def reconcile(engine: Engine, cfg: Config, status: Status, stop: threading.Event
     controls keep working. Failures in a row space the passes out.
     """
     interval, watch = bounded(cfg.timers.interval), bounded(cfg.timers.watch)
-    probe = engine.wlm.pending_ids
+    # An adapter without a cheap pending watch is asked nothing between
+    # passes: the wait runs to the next pass.
+    probe = engine.wlm.pending_ids if engine.wlm.supports(Capability.PENDING_WATCH) else _no_watch
     secrets = config_secrets(cfg)
     passes = failures = 0
     while not stop.is_set():

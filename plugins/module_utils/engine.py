@@ -36,6 +36,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Resource,
     Timers,
     WlmNode,
+    WlmState,
 )
 from ansible_collections.dcaas.cluster.plugins.module_utils.observe import merge
 from ansible_collections.dcaas.cluster.plugins.module_utils.policy import decide
@@ -286,14 +287,16 @@ class Engine:
             self.log(action.action, node=action.node, resource=action.resource, reason=action.reason)
         if any(n.instance_id is not None for n in powered_down):
             # The instance goes only once the WLM says the node is going off:
-            # a job Slurm placed there after this pass looked keeps it up, and
-            # Slurm powers it down when that job ends (a later pass deletes it).
+            # a job the WLM placed there after this pass looked keeps it up,
+            # and the WLM powers it down when that job ends (a later pass
+            # deletes it).
             going: set[str] = set()
+            off = (WlmState.OFF, WlmState.POWERING_DOWN)
             self._try(
                 result,
                 "re-read nodes after power-down",
                 None,
-                lambda: going.update(n.name for n in self.wlm.nodes() if n.state in ("off", "powering_down")),
+                lambda: going.update(n.name for n in self.wlm.nodes() if n.state in off),
             )
             for node in powered_down:
                 if node.instance_id is not None and node.name in going:
@@ -385,17 +388,17 @@ class Engine:
             wlm = fresh.get(node.name)
             if node.name in busy or (wlm is not None and (wlm.jobs or wlm.cores_alloc)):
                 continue
-            if wlm is None or wlm.state in ("drained", "down"):
+            if wlm is None or wlm.state in (WlmState.DRAINED, WlmState.DOWN):
                 ok.add(node.name)
         return ok
 
     def _power_up(self, res: Resource, name: str, node: Node | None) -> Instance:
         """Start the instance of an off cloud node.
 
-        Slurm powers up the nodes it placed jobs on; one it placed none on
-        (``min``, pre-warm) is powered up in Slurm first, and powered down
-        again (force: a job placed meanwhile goes back to the queue) when
-        its instance cannot be started.
+        The WLM powers up the nodes it placed jobs on itself; one it placed
+        none on (``min``, pre-warm) is powered up in the WLM first, and
+        powered down again (force: a job placed meanwhile goes back to the
+        queue) when its instance cannot be started.
         """
         if node is None or node.state is not NodeState.OFF or node.jobs:
             return self._launch(res, name)
@@ -462,10 +465,10 @@ class Engine:
         out = []
         for res in self.config.resources:
             if res.max > 0 and res.name not in known:
+                names = naming.cloud_node_range(self.config.cluster, res.name, res.max)
                 out.append(
-                    f"wlm.nodes is 'cloud' but the WLM lists no node {self.config.cluster}-{res.name}-<n> of "
-                    f"resource {res.name!r}: render slurm.conf with head_node_cloud_nodes: cloud "
-                    "(docs/engine-config.md, 'Cloud nodes')"
+                    f"wlm.nodes is 'cloud' but the WLM lists no node of resource {res.name!r} ({names}): "
+                    + self.wlm.cloud_nodes_hint()
                 )
         return out
 

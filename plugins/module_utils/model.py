@@ -36,6 +36,21 @@ class NodeState(str, enum.Enum):
     OFF = "off"
 
 
+class WlmState(str, enum.Enum):
+    """A node's state as every adapter reports it, whatever words its WLM uses."""
+
+    IDLE = "idle"
+    BUSY = "busy"
+    DRAINING = "draining"  # drained by the WLM or an admin, jobs still running
+    DRAINED = "drained"  # drained, no job left
+    DOWN = "down"
+    UNKNOWN = "unknown"  # registered, not answering yet
+    # Cloud nodes only: the WLM keeps the node while no instance runs.
+    OFF = "off"
+    POWERING_UP = "powering_up"  # the WLM waits for the node to come up
+    POWERING_DOWN = "powering_down"  # the WLM is taking it off
+
+
 class InstanceStatus(str, enum.Enum):
     """Provider-neutral instance status."""
 
@@ -69,8 +84,8 @@ class Job:
     reason: str | None = None
     node_names: tuple[str, ...] = ()  # where it runs
     submit_time: float | None = None
-    # Pending jobs the WLM has planned (Slurm: squeue --start): when it
-    # expects to start them, and on which nodes.
+    # Pending jobs the WLM's scheduler has planned ahead: when it expects
+    # to start them, and on which nodes.
     start_time: float | None = None
     planned_nodes: tuple[str, ...] = ()
 
@@ -84,7 +99,7 @@ class WlmNode:
     """A compute node as the WLM reports it."""
 
     name: str
-    state: str  # normalised: idle, busy, draining, drained, down, unknown; cloud nodes: off, powering_up, powering_down
+    state: WlmState
     cores: int = 0
     cores_alloc: int = 0
     memory_mb: int = 0
@@ -92,7 +107,12 @@ class WlmNode:
     features: frozenset[str] = frozenset()
     address: str | None = None
     jobs: tuple[str, ...] = ()
-    last_busy: float | None = None  # epoch seconds it last had a job (Slurm LastBusyTime)
+    last_busy: float | None = None  # epoch seconds it last had a job, if the WLM says
+
+    def __post_init__(self) -> None:
+        # A state given by its value ("idle") is read as the enum, and one
+        # that is none of them fails here, not deep in a comparison.
+        object.__setattr__(self, "state", WlmState(self.state))
 
 
 @dataclass(frozen=True)
@@ -129,7 +149,12 @@ class Resource:
     accounts: tuple[str, ...] = ()  # empty: shared pool, any account
     partitions: tuple[str, ...] = ()  # empty: any partition
     features: tuple[str, ...] = ()
+    # The cloud provider's settings for this resource.
     options: dict = field(default_factory=dict, hash=False, compare=False)
+    # The keys of the config's resource options that the WLM adapter
+    # declares (its RESOURCE_OPTION_SPEC), kept apart so that the provider
+    # never sees them.
+    wlm_options: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def shared(self) -> bool:

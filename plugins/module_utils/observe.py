@@ -23,17 +23,18 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Observed,
     Resource,
     WlmNode,
+    WlmState,
 )
 
 _WLM_STATE = {
-    "idle": NodeState.IDLE,
-    "busy": NodeState.BUSY,
-    "draining": NodeState.DRAINING,
-    "drained": NodeState.DRAINING,
-    "down": NodeState.DOWN,
+    WlmState.IDLE: NodeState.IDLE,
+    WlmState.BUSY: NodeState.BUSY,
+    WlmState.DRAINING: NodeState.DRAINING,
+    WlmState.DRAINED: NodeState.DRAINING,
+    WlmState.DOWN: NodeState.DOWN,
     # Registered but not answering yet looks like a node still booting; the
     # boot timeout bounds how long that may last.
-    "unknown": NodeState.STARTING,
+    WlmState.UNKNOWN: NodeState.STARTING,
 }
 
 
@@ -92,13 +93,13 @@ def merge(
         state, reason = node_state(inst, wlm)
         in_wlm = wlm is not None
         if cloud_nodes and wlm is not None and state is not NodeState.DELETING:
-            if wlm.state in ("off", "powering_down"):
-                # Powered down in the WLM (by the engine, or by Slurm's own
-                # SuspendTime): nothing runs there, the instance goes.
+            if wlm.state in (WlmState.OFF, WlmState.POWERING_DOWN):
+                # Powered down in the WLM (by the engine, or by the WLM's own
+                # power saving): nothing runs there, the instance goes.
                 state, reason = NodeState.DELETING, "powered down in the WLM"
                 powered_off.append(inst.name)
-            elif wlm.state == "powering_up":
-                # Still booting: its slurmd has not registered yet. A failed
+            elif wlm.state is WlmState.POWERING_UP:
+                # Still booting: the node has not registered yet. A failed
                 # instance stays DOWN and, not in the WLM, goes at once.
                 in_wlm = False
                 state, reason = node_state(inst, None)
@@ -205,11 +206,11 @@ def _cloud_nodes(
         resource = naming.cloud_node_resource(wlm.name, cluster, by_res)
         if resource is None:
             continue
-        if wlm.state in ("off", "powering_up"):
+        if wlm.state in (WlmState.OFF, WlmState.POWERING_UP):
             state = NodeState.OFF
-        elif wlm.state == "powering_down":
+        elif wlm.state is WlmState.POWERING_DOWN:
             state = NodeState.DELETING
-        elif wlm.state == "down":
+        elif wlm.state is WlmState.DOWN:
             state = NodeState.DOWN
         else:
             continue

@@ -253,6 +253,8 @@ def check(value: Any, spec: dict, path: str, errors: list[str]) -> Any:
         value = check_fields(value, spec["options"], path, errors)
     elif "keys" in spec or "values" in spec:
         value = _check_entries(value, spec, path, errors)
+    elif spec.get("adapter"):
+        pass  # the fields of the WLM adapter that wlm.type names: config.parse checks them
     else:
         # Free-form settings: passed on to a provider, a WLM or cloud-init as JSON.
         data_error = data_problem(value, path)

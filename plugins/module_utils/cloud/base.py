@@ -11,15 +11,6 @@ from dataclasses import dataclass, field
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import Headroom, Instance, Resource
 
-# Resource options that belong to the workload manager, not the cloud (the
-# Slurm adapter's node parameters): every provider accepts and ignores them.
-WLM_RESOURCE_OPTIONS = ("slurm_node_conf",)
-
-
-def cloud_options(options: dict | None) -> dict:
-    """A resource's options without the workload manager's."""
-    return {k: v for k, v in (options or {}).items() if k not in WLM_RESOURCE_OPTIONS}
-
 
 class CloudError(Exception):
     """A provider call failed.

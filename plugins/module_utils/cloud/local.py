@@ -32,7 +32,6 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import (
     CloudError,
     CloudProvider,
     LaunchSpec,
-    cloud_options,
 )
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     LABEL_CLUSTER,
@@ -436,7 +435,7 @@ class LocalProvider(CloudProvider):
     # --- creating --------------------------------------------------------------
     def launch_settings(self, resource: Resource) -> LaunchSettings:
         """The launch settings of a resource: cloud options with the resource's on top."""
-        ropts = cloud_options(resource.options)
+        ropts = resource.options
         _checked(ropts, RESOURCE_OPTION_SPEC, f"resource {resource.name!r} options")
 
         def pick(key: str, default: Any) -> Any:

@@ -34,7 +34,6 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import (
     CloudError,
     CloudProvider,
     LaunchSpec,
-    cloud_options,
 )
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     LABEL_CLUSTER,
@@ -225,7 +224,7 @@ class OpenStackProvider(CloudProvider):
         checked = check_fields(self.options, CLOUD_OPTION_SPEC, "cloud.options", errors)
         self.resources = tuple(resources)
         for res in self.resources:
-            check_fields(cloud_options(res.options), RESOURCE_OPTION_SPEC, f"resource {res.name!r} options", errors)
+            check_fields(res.options, RESOURCE_OPTION_SPEC, f"resource {res.name!r} options", errors)
         if errors:
             raise CloudError("config", "; ".join(errors))
         self.timeout = float(checked["timeout"])
@@ -240,7 +239,7 @@ class OpenStackProvider(CloudProvider):
     def _resource_options(self, resource: Resource | None) -> dict[str, Any]:
         if resource is None:
             return {}
-        ropts = cloud_options(resource.options)
+        ropts = resource.options
         errors: list[str] = []
         check_fields(ropts, RESOURCE_OPTION_SPEC, f"resource {resource.name!r} options", errors)
         if errors:

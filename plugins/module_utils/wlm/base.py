@@ -53,8 +53,9 @@ class WorkloadManager:
         cluster: str = "cluster",
         cloud_nodes: bool = False,
     ):
-        if cloud_nodes and Capability.CLOUD_NODES not in self.capabilities:
-            raise ValueError(f"wlm.nodes: {self.name} has no cloud nodes; use wlm.nodes: dynamic")
+        refused = self.cloud_nodes_refused()
+        if cloud_nodes and refused:
+            raise ValueError(refused)
         self.runner = runner
         self.options = dict(options or {})
         self.cluster = cluster
@@ -63,6 +64,13 @@ class WorkloadManager:
     @classmethod
     def supports(cls, capability: Capability) -> bool:
         return capability in cls.capabilities
+
+    @classmethod
+    def cloud_nodes_refused(cls) -> str | None:
+        """Why ``wlm.nodes: cloud`` cannot be used with this adapter, or None when it can."""
+        if cls.supports(Capability.CLOUD_NODES):
+            return None
+        return f"wlm.nodes: {cls.name} has no cloud nodes; use wlm.nodes: dynamic"
 
     def jobs(self) -> list[Job]:
         raise NotImplementedError
@@ -98,6 +106,10 @@ class WorkloadManager:
     def power_up(self, node: str) -> None:
         """Cloud nodes: tell the WLM an off node is being started though it placed no job there."""
         raise NotImplementedError
+
+    def cloud_nodes_hint(self) -> str:
+        """Cloud nodes: what to do when the WLM lists no node of a resource (the engine warns)."""
+        return f"declare every resource's cloud nodes in {self.name}'s own configuration"
 
     def update_address(self, node: str, address: str) -> None:
         """Tell the WLM a node's new address (an instance restarted with a new IP).

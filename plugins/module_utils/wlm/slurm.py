@@ -40,7 +40,7 @@ from typing import Any
 
 from ansible_collections.dcaas.cluster.plugins.module_utils import naming
 from ansible_collections.dcaas.cluster.plugins.module_utils.hostlist import HostlistError, expand
-from ansible_collections.dcaas.cluster.plugins.module_utils.model import Job, Resource, WlmNode
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import Job, Resource, WlmNode, WlmState
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability, WorkloadManager
 
@@ -397,7 +397,7 @@ class SlurmManager(WorkloadManager):
       ``munge_key_file``: path of the cluster's munge key on the engine's host, required to launch;
       ``memory_reserve_mb``: subtracted from a flavor's memory for RealMemory (default 0): on VMs the
       kernel keeps some, and a node registering with less than RealMemory is drained by slurmctld.
-    ``resource.options['slurm_node_conf']``: extra node parameters for ``slurmd --conf``
+    ``resource.wlm_options['slurm_node_conf']``: extra node parameters for ``slurmd --conf``
     (``{"Weight": 10, "Gres": "gpu:1"}``).
     """
 
@@ -408,10 +408,12 @@ class SlurmManager(WorkloadManager):
         {Capability.CLOUD_NODES, Capability.PENDING_WATCH, Capability.ADDRESS_UPDATES, Capability.FEATURES}
     )
     OPTION_SPEC = {
-        "conf_server": {"type": "str"},
-        "munge_key_file": {"type": "path"},
-        "memory_reserve_mb": {"type": "int", "default": 0},
+        "conf_server": {"type": "text", "what": "the Slurm head's name, such as head or head:6817"},
+        "munge_key_file": {"type": "path", "example": "/etc/munge/munge.key"},
+        "memory_reserve_mb": {"type": "int", "default": 0, "min": 0, "max": 1024 * 1024, "unit": " MiB"},
     }
+    # Stays under resources[].options in the config file; the config loader
+    # hands it to the adapter as Resource.wlm_options.
     RESOURCE_OPTION_SPEC = {"slurm_node_conf": {"type": "dict"}}
 
     # --- reading ---------------------------------------------------------
@@ -668,6 +670,9 @@ class SlurmManager(WorkloadManager):
         """
         self.runner.run(["scontrol", "update", f"NodeName={_check_name(node)}", "State=POWER_UP"])
 
+    def cloud_nodes_hint(self) -> str:
+        return "render slurm.conf with head_node_cloud_nodes: cloud (docs/engine-config.md, 'Cloud nodes')"
+
     def update_address(self, node: str, address: str) -> None:
         """Point slurmctld at a worker's new address.
 
@@ -712,7 +717,7 @@ class SlurmManager(WorkloadManager):
                 f"wlm.options.memory_reserve_mb={self.options.get('memory_reserve_mb')}"
             )
         conf = {"Feature": ",".join(features), "CPUs": str(resource.cores), "RealMemory": str(memory)}
-        for key, value in sorted((resource.options.get("slurm_node_conf") or {}).items()):
+        for key, value in sorted((resource.wlm_options.get("slurm_node_conf") or {}).items()):
             if not (_TOKEN_RE.match(str(key)) and _TOKEN_RE.match(str(value))) or key.lower() in ("nodename",):
                 raise SlurmConfigError(
                     f"resource {resource.name!r}: options.slurm_node_conf {key}={value!r} is not a plain "
@@ -775,31 +780,34 @@ class SlurmManager(WorkloadManager):
         return base64.b64encode(key).decode("ascii")
 
 
-def node_state(words: Iterable[str], cores_alloc: int = 0) -> str:
-    """idle, busy, draining (drain flag, jobs), drained (drain flag, none), down or unknown;
-    for cloud nodes also off (powered down), powering_up and powering_down.
+def node_state(words: Iterable[str], cores_alloc: int = 0) -> WlmState:
+    """The WlmState of a node from its Slurm state words (base state and flags).
 
-    A cloud node Slurm has placed jobs on while it was off is powering_up
-    (it is also NOT_RESPONDING until its slurmd registers). One that failed
-    to come up within ResumeTimeout is DOWN and stays powered down: down.
+    Cloud nodes (State=CLOUD, power saving): POWERED_DOWN is off,
+    POWERING_UP and POWERING_DOWN are themselves. A cloud node Slurm has
+    placed jobs on while it was off is powering up (it is also
+    NOT_RESPONDING until its slurmd registers). One that failed to come up
+    within ResumeTimeout is DOWN and stays powered down: down. A DRAIN flag
+    is draining while the node has jobs (ALLOCATED, MIXED, COMPLETING or
+    cores allocated), drained once it has none.
     """
     words = set(words)
     if "POWERING_UP" in words:
-        return "powering_up"
+        return WlmState.POWERING_UP
     if "POWERING_DOWN" in words:
-        return "powering_down"
+        return WlmState.POWERING_DOWN
     if "POWERED_DOWN" in words:
-        return "down" if words & _FAILED else "off"
+        return WlmState.DOWN if words & _FAILED else WlmState.OFF
     if words & _DOWN:
-        return "down"
+        return WlmState.DOWN
     busy = bool(words & _BUSY) or cores_alloc > 0
     if "DRAIN" in words or "DRAINING" in words or "DRAINED" in words:
-        return "draining" if busy else "drained"
+        return WlmState.DRAINING if busy else WlmState.DRAINED
     if busy:
-        return "busy"
+        return WlmState.BUSY
     if "IDLE" in words:
-        return "idle"
-    return "unknown"
+        return WlmState.IDLE
+    return WlmState.UNKNOWN
 
 
 def _job_id(rec: _Record) -> str:

@@ -33,6 +33,7 @@ INT_FIELDS = {  # path: (min, max)
     "resources.0.max": (0, 10000),
     "resources.0.spare": (0, 10000),
     "resources.0.priority": (-(10**6), 10**6),
+    "wlm.options.memory_reserve_mb": (0, 1024 * 1024),  # the Slurm adapter's
 }
 NAME_FIELDS = ["cluster", "resources.0.name"]
 TEXT_FIELDS = [  # non-empty, at most 255 characters, no control character
@@ -44,11 +45,18 @@ TEXT_FIELDS = [  # non-empty, at most 255 characters, no control character
     "resources.0.partitions.0",
     "resources.0.features.0",
     "wlm.command_prefix.0",
+    "wlm.options.conf_server",
 ]
-PATH_FIELDS = {"state_file": "/var/lib/dcaas/status.token", "status_token_file": "/var/lib/dcaas/state.json"}
-DATA_FIELDS = ["wlm.options", "cloud.options", "resources.0.options", "worker_user_data"]
+# path: a file it must not be (none for the munge key: "" is refused anyway)
+PATH_FIELDS = {
+    "state_file": "/var/lib/dcaas/status.token",
+    "status_token_file": "/var/lib/dcaas/state.json",
+    "wlm.options.munge_key_file": "",
+}
+# wlm.options takes the adapter's options only (the fields above).
+DATA_FIELDS = ["cloud.options", "resources.0.options", "worker_user_data"]
 CHOICE_FIELDS = {
-    "wlm.type": ["slurm", "gridengine", "torque"],
+    "wlm.type": ["slurm"],  # the adapters of this version
     "wlm.nodes": ["dynamic", "cloud"],
     "cloud.provider": ["local", "openstack"],
     "status_auth": ["token", "none"],

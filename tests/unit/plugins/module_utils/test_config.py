@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -16,6 +17,8 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.config import (
     parse,
     shown,
 )
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm import registry
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import WorkloadManager
 
 
 def errors_of(data) -> list[str]:
@@ -37,7 +40,8 @@ def test_defaults_are_filled():
     ("patch", "expected"),
     [
         ({"cluster": "Demo_1"}, "cluster: 'Demo_1' is not a valid name"),
-        ({"wlm": {"type": "pbs"}}, "wlm.type: 'pbs' is not one of slurm, gridengine, torque"),
+        ({"wlm": {"type": "pbs"}}, "wlm.type: unknown workload manager 'pbs'; use one of slurm"),
+        ({"wlm": {"type": "torque"}}, "wlm.type: the 'torque' adapter is not available in this version"),
         ({"wlm": {"nodes": "static"}}, "wlm.nodes: 'static' is not one of dynamic, cloud"),
         ({"timers": {"prewarm": -1}}, "timers.prewarm: must be at least 0, got -1"),
         ({"timers": {"quiet": -1}}, "timers.quiet: must be at least 0, got -1"),
@@ -125,7 +129,7 @@ def test_every_int_field_has_a_bound_and_the_docs_give_it():
                 yield sub, spec
             yield from int_paths(spec.get("options") or {}, f"{sub}.0" if spec.get("type") == "list" else sub)
 
-    found = dict(int_paths(SCHEMA, ""))
+    found = {**dict(int_paths(SCHEMA, "")), **dict(int_paths(registry.adapter("slurm").OPTION_SPEC, "wlm.options"))}
     assert set(found) == set(INT_FIELDS)
     with open(os.path.join(os.path.dirname(__file__), "../../../../docs/engine-config.md"), encoding="utf-8") as fh:
         docs = fh.read()
@@ -236,7 +240,7 @@ def test_status_listen_must_be_host_and_port(listen, expected):
     assert expected in error_for("status_listen", listen)
 
 
-@pytest.mark.parametrize("path", ["wlm.options", "cloud.options", "resources.0.options", "worker_user_data"])
+@pytest.mark.parametrize("path", ["cloud.options", "resources.0.options", "worker_user_data"])
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -404,3 +408,82 @@ def test_a_front_end_state_file_is_checked_as_the_loader_checks_it(path, problem
     with pytest.raises(ConfigError, match=problem):
         load_config(GOOD, None, path)
     assert load_config(GOOD, None, "/tmp/x/state.json").state_file == "/tmp/x/state.json"
+
+
+# --- the workload manager's adapter: its options, capabilities and resource options ---
+
+
+class NoCloudNodes(WorkloadManager):
+    """An adapter with no cloud nodes, one option and one resource option."""
+
+    name = "plain"
+    OPTION_SPEC = {"port": {"type": "int", "default": 7, "min": 1, "max": 65535}}
+    RESOURCE_OPTION_SPEC = {"plain_queue": {"type": "text"}}
+
+
+@pytest.fixture
+def plain_adapter(monkeypatch):
+    monkeypatch.setitem(registry.ADAPTERS, "plain", NoCloudNodes)
+    return {**GOOD, "wlm": {"type": "plain"}}
+
+
+def test_wlm_options_are_the_adapters_own_with_defaults_filled(plain_adapter):
+    assert parse(plain_adapter).wlm_options == {"port": 7}
+    assert parse(with_field("wlm.options.port", "80", plain_adapter)).wlm_options == {"port": 80}
+    cfg = parse(with_field("wlm.options.memory_reserve_mb", "512"))  # the default adapter, slurm
+    assert cfg.wlm_options == {"memory_reserve_mb": 512}
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"conf_sever": "head"}, "wlm.options.conf_sever: unknown field; known fields here are: conf_server, "),
+        ({"memory_reserve_mb": "lots"}, "wlm.options.memory_reserve_mb: expected an integer, got 'lots'"),
+        ({"memory_reserve_mb": -1}, "wlm.options.memory_reserve_mb: must be at least 0"),
+        ({"munge_key_file": "munge.key"}, "wlm.options.munge_key_file: 'munge.key' is not an absolute path"),
+        ({"conf_server": ["head"]}, "wlm.options.conf_server: expected a string, got list"),
+        ({5: "x"}, "wlm.options: key int 5 is not a string"),
+    ],
+)
+def test_wlm_options_are_checked_against_the_adapters_spec(options, expected):
+    errs = errors_of({**GOOD, "wlm": {"options": options}})
+    assert any(e.startswith(expected) for e in errs), errs
+
+
+def test_an_option_of_another_adapter_is_refused(plain_adapter):
+    errs = errors_of(with_field("wlm.options.munge_key_file", "/etc/munge/munge.key", plain_adapter))
+    assert errs == ["wlm.options.munge_key_file: unknown field; known fields here are: port"]
+
+
+def test_cloud_nodes_are_refused_at_load_for_an_adapter_without_them(plain_adapter):
+    errs = errors_of(with_field("wlm.nodes", "cloud", plain_adapter))
+    assert errs == ["wlm.nodes: plain has no cloud nodes; use wlm.nodes: dynamic"]
+    assert parse(with_field("wlm.nodes", "cloud")).wlm_nodes == "cloud"  # slurm has them
+
+
+def test_the_adapters_resource_options_are_checked_and_kept_from_the_cloud(plain_adapter):
+    options = {"network": "n1", "plain_queue": "fast", "slurm_node_conf": {"Weight": 1}}
+    res = parse(with_field("resources.0.options", options, plain_adapter)).resources[0]
+    # slurm_node_conf is not this adapter's: it stays with the cloud, which judges it.
+    assert res.wlm_options == {"plain_queue": "fast"}
+    assert res.options == {"network": "n1", "slurm_node_conf": {"Weight": 1}}
+    res = parse(with_field("resources.0.options", options)).resources[0]
+    assert res.wlm_options == {"slurm_node_conf": {"Weight": 1}}
+    assert res.options == {"network": "n1", "plain_queue": "fast"}
+    errs = errors_of(with_field("resources.0.options", {"plain_queue": ""}, plain_adapter))
+    assert errs == ["resources[0].options.plain_queue: must not be empty; give a value, or leave it out"]
+    errs = errors_of(with_field("resources.0.options.slurm_node_conf", "Weight=1"))
+    assert errs == ["resources[0].options.slurm_node_conf: expected a mapping, got str"]
+
+
+@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("value", [None, "x", "/x/y", 5, 10**30, ["x"], {"x": 1}, True])
+def test_every_adapters_option_specs_are_complete_for_the_loader(name, value):
+    # A spec the validator cannot apply (an int without bounds, a path
+    # without an example) would raise KeyError out of parse, not ConfigError.
+    cls = registry.adapter(name)
+    options = dict.fromkeys(cls.RESOURCE_OPTION_SPEC, value)
+    data = with_field("resources.0.options", options, {**GOOD, "wlm": {"type": name}})
+    data["wlm"]["options"] = dict.fromkeys(cls.OPTION_SPEC, value)
+    with contextlib.suppress(ConfigError):
+        parse(data)

@@ -23,6 +23,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.config import parse
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability
 
 OK = None  # a pass that works
 
@@ -250,3 +251,27 @@ def test_a_failed_pass_never_shows_a_credential_of_the_config(tmp_path, daemon_w
     [failed] = [json.loads(line) for line in out.splitlines() if '"pass_failed"' in line]
     assert failed["error"].startswith("CommandError: command 'openstack' failed") and failed["kind"] == "command"
     assert "u:********@keystone" in failed["error"] and secret not in out + err
+
+
+class Watched(FakeWlm):
+    capabilities = frozenset({Capability.PENDING_WATCH})
+
+    def __init__(self):
+        super().__init__()
+        self.probes = 0
+
+    def pending_ids(self):
+        self.probes += 1
+        return frozenset()
+
+
+class Unwatched(Watched):
+    capabilities = frozenset()
+
+
+@pytest.mark.parametrize(("wlm_class", "probes"), [(Watched, 1), (Unwatched, 0)])
+def test_the_pending_watch_asks_only_an_adapter_that_declares_it(tmp_path, daemon_with, wlm_class, probes):
+    cfg = config(tmp_path, watch=5)
+    wlm = wlm_class()
+    daemon_with(cfg, ScriptedEngine(cfg, [], wlm=wlm), max_passes=1)
+    assert wlm.probes == probes  # the look just before the pass

@@ -229,11 +229,12 @@ def test_failed_boot_is_powered_down_with_force(cloud_world):
     assert ("power_down", "t-a-1", True) in wlm.calls and cloud.deleted == ["t-a-1"]
 
 
-def test_cloud_mode_without_cloud_nodes_in_slurm_says_how_to_fix_it(cloud_world):
+def test_cloud_mode_without_cloud_nodes_in_the_wlm_says_how_to_fix_it_in_the_adapters_words(cloud_world):
     _cfg, wlm, _cloud, engine = cloud_world
     wlm.node_list = {}
+    wlm.cloud_nodes_hint = lambda: "declare them here"
     result = engine.run_once()
-    assert any("head_node_cloud_nodes: cloud" in w and "t-a-<n>" in w for w in result.warnings), result.warnings
+    assert any("resource 'a' (t-a-[1-3]): declare them here" in w for w in result.warnings), result.warnings
 
 
 def test_launches_for_pending_jobs_and_saves_state(world):

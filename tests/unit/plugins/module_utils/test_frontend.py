@@ -8,6 +8,8 @@ credential, never a whole huge message.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError
@@ -100,7 +102,11 @@ def test_bad_provider_options_stay_a_config_cloud_error():
 
 
 def test_a_workload_manager_this_version_lacks_is_a_config_error():
-    cfg = parse({"cluster": "demo", "wlm": {"type": "torque"}, "resources": RESOURCES})
+    with pytest.raises(ConfigError) as err:
+        parse({"cluster": "demo", "wlm": {"type": "torque"}, "resources": RESOURCES})
+    assert "wlm.type: the 'torque' adapter is not available" in str(err.value)
+    # A Config made without parse (a caller's own) meets the same refusal in build_engine.
+    cfg = replace(parse({"cluster": "demo", "resources": RESOURCES}), wlm_type="torque")
     with pytest.raises(ConfigError) as err:
         build_engine(cfg)
     assert "wlm.type: the 'torque' adapter is not available" in str(err.value)

@@ -98,7 +98,7 @@ def test_a_mapping_of_the_wrong_type_is_named_by_type_only():
     assert problems("password: hunter2", {"type": "dict"}) == ["opts.x: expected a mapping, got str"]
 
 
-def test_an_adapter_spec_without_bounds_choices_or_default_works_through_config():
+def test_an_adapter_spec_works_through_config():
     # A WLM adapter's spec, in the config schema's terms (wlm/slurm.py).
     spec = adapter("slurm").OPTION_SPEC
     assert validated({"memory_reserve_mb": "512"}, spec)["memory_reserve_mb"] == 512
@@ -107,7 +107,7 @@ def test_an_adapter_spec_without_bounds_choices_or_default_works_through_config(
     assert sorted(err.value.errors) == [
         "conf_server: expected a string, got int 1",
         "memory_reserve_mb: expected an integer, got 'x'; write digits only, e.g. 0",
-        "munge_key_file: 'key' is not an absolute path; give one such as /etc/dcaas/file",
+        "munge_key_file: 'key' is not an absolute path; give one such as /etc/munge/munge.key",
     ]
 
 

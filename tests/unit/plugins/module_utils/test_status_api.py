@@ -173,7 +173,7 @@ def config(tmp_path, **fields):
 
 
 class FailingEngine:
-    wlm = types.SimpleNamespace(pending_ids=lambda: None)
+    wlm = types.SimpleNamespace(pending_ids=lambda: None, supports=lambda capability: False)
 
     def run_once(self):
         raise ValueError("no WLM here")

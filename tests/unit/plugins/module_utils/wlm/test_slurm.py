@@ -13,7 +13,7 @@ from functools import partial
 import pytest
 import yaml
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.model import Resource
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import Resource, WlmState
 from ansible_collections.dcaas.cluster.plugins.module_utils.naming import DRAIN_REASON_PREFIX
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError, Runner
 from ansible_collections.dcaas.cluster.plugins.module_utils.userdata import render
@@ -343,26 +343,27 @@ def test_nodes_once_each_and_no_future_placeholders() -> None:
 @pytest.mark.parametrize(
     ("words", "alloc", "state"),
     [
-        ({"IDLE"}, 0, "idle"),
-        ({"MIXED"}, 1, "busy"),
-        ({"IDLE", "COMPLETING"}, 0, "busy"),
-        ({"IDLE", "DRAIN"}, 0, "drained"),
-        ({"MIXED", "DRAIN"}, 1, "draining"),
-        ({"IDLE", "DRAIN", "COMPLETING"}, 0, "draining"),
-        ({"DOWN", "DRAIN"}, 0, "down"),
-        ({"IDLE", "NOT_RESPONDING"}, 0, "down"),  # what RESUME shows for a moment
+        ({"IDLE"}, 0, WlmState.IDLE),
+        ({"MIXED"}, 1, WlmState.BUSY),
+        ({"IDLE", "COMPLETING"}, 0, WlmState.BUSY),
+        ({"IDLE", "DRAIN"}, 0, WlmState.DRAINED),
+        ({"MIXED", "DRAIN"}, 1, WlmState.DRAINING),
+        ({"IDLE", "DRAIN", "COMPLETING"}, 0, WlmState.DRAINING),
+        ({"DOWN", "DRAIN"}, 0, WlmState.DOWN),
+        ({"IDLE", "NOT_RESPONDING"}, 0, WlmState.DOWN),  # what RESUME shows for a moment
         # Cloud nodes, as 22.05 shows them (tests/unit/fixtures/slurm/cloud).
-        ({"IDLE", "CLOUD", "POWERED_DOWN"}, 0, "off"),
-        ({"ALLOCATED", "CLOUD", "NOT_RESPONDING", "POWERING_UP"}, 2, "powering_up"),
-        ({"IDLE", "CLOUD", "POWERING_DOWN"}, 0, "powering_down"),
-        ({"DOWN", "CLOUD", "POWERED_DOWN", "NOT_RESPONDING"}, 0, "down"),  # ResumeTimeout reached
-        ({"MIXED", "CLOUD", "POWER_DOWN"}, 1, "busy"),  # powers down when its jobs end
-        ({"IDLE", "FAIL"}, 0, "down"),
-        ({"UNKNOWN"}, 0, "unknown"),
+        ({"IDLE", "CLOUD", "POWERED_DOWN"}, 0, WlmState.OFF),
+        ({"ALLOCATED", "CLOUD", "NOT_RESPONDING", "POWERING_UP"}, 2, WlmState.POWERING_UP),
+        ({"IDLE", "CLOUD", "POWERING_DOWN"}, 0, WlmState.POWERING_DOWN),
+        ({"DOWN", "CLOUD", "POWERED_DOWN", "NOT_RESPONDING"}, 0, WlmState.DOWN),  # ResumeTimeout reached
+        ({"MIXED", "CLOUD", "POWER_DOWN"}, 1, WlmState.BUSY),  # powers down when its jobs end
+        ({"IDLE", "FAIL"}, 0, WlmState.DOWN),
+        ({"UNKNOWN"}, 0, WlmState.UNKNOWN),
     ],
 )
-def test_node_state_normalisation(words: set[str], alloc: int, state: str) -> None:
-    assert node_state(words, alloc) == state
+def test_node_state_normalisation(words: set[str], alloc: int, state: WlmState) -> None:
+    # The enum itself, never a string the core would compare by its spelling.
+    assert node_state(words, alloc) is state
 
 
 def test_newer_slurm_shapes_are_read_too() -> None:
@@ -647,7 +648,7 @@ def test_memory_reserve_and_extra_node_parameters(key_file: str) -> None:
         image="w",
         cores=8,
         memory_mb=32000,
-        options={"slurm_node_conf": {"Weight": 10, "Gres": "gpu:1"}},
+        wlm_options={"slurm_node_conf": {"Weight": 10, "Gres": "gpu:1"}},
     )
     opts = {"conf_server": "head", "munge_key_file": key_file, "memory_reserve_mb": 500}
     argv = slurmd_argv(SlurmManager(Runner(), opts).join_config(res, "c-gpu-1"))
@@ -679,7 +680,7 @@ def test_memory_reserve_and_extra_node_parameters(key_file: str) -> None:
                 image="i",
                 cores=1,
                 memory_mb=1000,
-                options={"slurm_node_conf": {"NodeName": "other"}},
+                wlm_options={"slurm_node_conf": {"NodeName": "other"}},
             ),
             "NodeName is set by dcaas",
         ),
@@ -732,10 +733,11 @@ def cloud_manager(state: str = "cloud", runner: Runner | None = None) -> SlurmMa
 
 def test_cloud_node_states_from_real_sinfo() -> None:
     up = {n.name: n.state for n in cloud_manager("cloud").nodes()}
-    assert up == {"exp-small-1": "busy", "exp-small-2": "busy", "exp-small-3": "powering_up"}
+    assert up == {"exp-small-1": WlmState.BUSY, "exp-small-2": WlmState.BUSY, "exp-small-3": WlmState.POWERING_UP}
+    assert all(isinstance(state, WlmState) for state in up.values())
     down = {n.name: (n.state, n.reason) for n in cloud_manager("cloud-down").nodes()}
-    assert down["exp-small-3"] == ("down", "ResumeTimeout reached")
-    assert down["exp-small-1"][0] == "idle"
+    assert down["exp-small-3"] == (WlmState.DOWN, "ResumeTimeout reached")
+    assert down["exp-small-1"][0] is WlmState.IDLE
 
 
 def test_planned_start_and_nodes_of_pending_jobs() -> None:
@@ -825,3 +827,7 @@ def test_cloud_node_joins_under_its_slurm_name_without_a_node_definition(key_fil
     # host's uptime; Slurm would keep it POWERING_UP). slurm.conf defines it.
     assert slurmd_argv(join) == ["-b", "--conf-server", "head:6817", "-N", "c-small-2"]
     assert base64.b64decode(join["write_files"][0]["content"]) == KEY
+
+
+def test_the_fix_for_missing_cloud_nodes_is_worded_by_the_adapter() -> None:
+    assert "slurm.conf" in SlurmManager(Runner(), {}, cloud_nodes=True).cloud_nodes_hint()
