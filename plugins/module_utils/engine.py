@@ -44,7 +44,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.runner import Comman
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
 from ansible_collections.dcaas.cluster.plugins.module_utils.userdata import render as render_user_data
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm import registry
-from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import WorkloadManager
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability, WorkloadManager
 
 LogFn = Callable[..., None]
 
@@ -250,6 +250,8 @@ class Engine:
                 if self._try(result, "update_address", name, step):
                     result.done.append({"action": "update_address", "node": name, "reason": f"now at {address}"})
                     self.log("update_address", node=name, address=address)
+        if self.wlm.supports(Capability.ADMITS):
+            self._admit(result, nodes.values())
         if not controls.frozen and not result.protected:
             for name in result.observed.powered_off:
                 self._delete_powered_off(result, nodes[name], "the WLM powered it down")
@@ -352,6 +354,21 @@ class Engine:
             launches = list(replan.launches)
             result.plan = replace(result.plan, notes=(*result.plan.notes, *replan.notes))
         return timers
+
+    def _admit(self, result: Result, nodes) -> None:
+        """Add started workers the WLM does not list yet (Capability.ADMITS).
+
+        Not stopped by frozen or protected mode: it finishes a launch already
+        made and changes no instance and no job.
+        """
+        for node in nodes:
+            res = self.config.resource(node.resource)
+            if node.state is not NodeState.STARTING or node.in_wlm or not node.address or res is None:
+                continue
+            step = functools.partial(self.wlm.admit, res, node.name, node.address)
+            if self._try(result, "admit", node.name, step):
+                result.done.append({"action": "admit", "node": node.name, "reason": f"started at {node.address}"})
+                self.log("admit", node=node.name, resource=node.resource, address=node.address)
 
     def _try(self, result: Result, action: str, node: str | None, step: Callable[[], object]) -> bool:
         """Run one step of the plan; record and log what fails instead of raising."""

@@ -26,6 +26,9 @@ class Capability(str, enum.Enum):
     ADDRESS_UPDATES = "address_updates"
     # Jobs can ask for node features, and workers carry node_features().
     FEATURES = "features"
+    # The head must add a new worker before the worker can join (admit):
+    # the WLM accepts only hosts it already lists.
+    ADMITS = "admits"
 
 
 class WorkloadManager:
@@ -117,6 +120,16 @@ class WorkloadManager:
         WLMs that resolve node names on every contact need nothing here.
         """
         return None
+
+    def admit(self, resource: Resource, node: str, address: str) -> None:
+        """ADMITS: add a new worker that the WLM does not list yet.
+
+        The engine calls it on every pass for each started worker of
+        ``resource`` that has an address and that the WLM does not list, so
+        it must be harmless to repeat; it may do nothing yet (the worker's
+        name does not resolve on the WLM's host) and be asked again.
+        """
+        raise NotImplementedError
 
     def join_config(self, resource: Resource, node_name: str) -> dict:
         """What a new worker needs to join, rendered into its cloud-init user-data.

@@ -26,7 +26,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
 from ansible_collections.dcaas.cluster.plugins.module_utils.naming import DRAIN_REASON_PREFIX, worker_name
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError, Runner
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
-from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import WorkloadManager
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability, WorkloadManager
 
 NOW = 50_000.0
 
@@ -485,3 +485,62 @@ def test_a_new_instance_under_a_joined_name_is_one_that_has_not_joined_yet(world
     engine.store.save(Timers(joined={"t-a-1": NOW - 100}), Controls())
     result = engine.run_once()
     assert not result.protected and engine.store.load()[0].joined == {}
+
+
+# --- admitting workers (Capability.ADMITS) --------------------------------------
+
+
+class AdmittingWlm(FakeWlm):
+    """A WLM that accepts only hosts the head added (Grid Engine, Torque)."""
+
+    capabilities = frozenset({Capability.ADMITS})
+    refuse_admit = False
+
+    def admit(self, resource, node, address):
+        if self.refuse_admit:
+            raise CommandError(["qconf", "-Ae"], 1, "", f"can't resolve hostname {node!r}")
+        self.calls.append(("admit", resource.name, node, address))
+
+
+@pytest.fixture
+def admit_world(tmp_path):
+    cfg = parse({**CONFIG, "state_file": str(tmp_path / "state.json")})
+    wlm, cloud = AdmittingWlm(), FakeCloud()
+    engine = Engine(cfg, wlm, cloud, StateStore(cfg.state_file), clock=lambda: NOW)
+    return engine, wlm, cloud
+
+
+def test_a_started_worker_the_wlm_does_not_list_is_admitted_once_it_has_an_address(admit_world):
+    engine, wlm, cloud = admit_world
+    cloud.instances["t-a-1"] = Instance("id1", "t-a-1", "a", InstanceStatus.BUILDING, NOW)  # no address yet
+    cloud.instances["t-a-2"] = Instance("id2", "t-a-2", "a", InstanceStatus.ACTIVE, NOW, address="10.0.0.8")
+    cloud.instances["t-b-1"] = Instance("id3", "t-b-1", "b", InstanceStatus.ACTIVE, NOW, address="10.0.0.9")
+    wlm.node_list["t-b-1"] = WlmNode("t-b-1", "idle", cores=4)  # listed already
+    result = engine.run_once()
+    assert [c for c in wlm.calls if c[0] == "admit"] == [("admit", "a", "t-a-2", "10.0.0.8")]
+    assert {"action": "admit", "node": "t-a-2", "reason": "started at 10.0.0.8"} in result.done
+
+
+def test_admitting_goes_on_when_frozen_and_a_refusal_stops_nothing_else(admit_world):
+    engine, wlm, cloud = admit_world
+    cloud.instances["t-a-2"] = Instance("id2", "t-a-2", "a", InstanceStatus.ACTIVE, NOW, address="10.0.0.8")
+    engine.store.save(Timers(), Controls(frozen=True))
+    engine.run_once()
+    assert ("admit", "a", "t-a-2", "10.0.0.8") in wlm.calls
+    wlm.calls.clear()
+    wlm.refuse_admit = True
+    engine.store.save(Timers(), Controls())
+    wlm.job_list = [Job("9", "pending", cores=4), Job("10", "pending", cores=4)]  # t-a-2 takes one
+    result = engine.run_once()
+    assert result.errors == [
+        "admit t-a-2: CommandError: command 'qconf -Ae' failed with rc=1: can't resolve hostname 't-a-2'"
+    ]
+    assert cloud.created  # the launch for the waiting job still happened
+    assert "t-a-2" in cloud.instances  # and the refused worker was not touched
+
+
+def test_a_wlm_without_the_capability_is_never_asked_to_admit(world):
+    engine, wlm, cloud = world
+    cloud.instances["t-a-2"] = Instance("id2", "t-a-2", "a", InstanceStatus.ACTIVE, NOW, address="10.0.0.8")
+    engine.run_once()  # FakeWlm.admit is the base's, which raises: it must not be called
+    assert not [c for c in wlm.calls if c[0] == "admit"]
