@@ -149,6 +149,7 @@ def _look(
         NodeState.DRAINING,
     )
     out = _Look(ready=dict.fromkeys(pools, 0))
+    # Locals, not attributes, in the loop over every node.
     actions, idle_since, down_since, off = out.actions, out.idle_since, out.down_since, out.off
     idle, ready, placed, placed_off = out.idle, out.ready, out.placed, out.placed_off
     counted: list[str] = []  # the resource of each node up or booting: they count towards min

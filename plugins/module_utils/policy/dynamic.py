@@ -88,6 +88,7 @@ def _supply(
     drained_resources = controls.drained_resources
     order = {r.name: order_key(r) for r in config.resources}
     out = _Supply()
+    # Locals, not attributes, in the loop over every node.
     actions, idle_since, down_since = out.actions, out.idle_since, out.down_since
     resumable, retiring = out.resumable, out.retiring
     supply: list[tuple] = []
