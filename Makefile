@@ -73,7 +73,7 @@ destroy: venv ## remove everything `make demo` made
 	ansible-playbook playbooks/destroy.yml
 
 bench: venv ## policy decision time (and the trace-driven simulator, where present)
-	$(PY) hack/bench_policy.py
+	$(PY) tools/bench.py --decide
 	$(PY) tools/bench.py $(if $(FULL),--full --workers 2)
 
 docs: venv ## check that every plugin's documentation renders

@@ -1,14 +1,20 @@
-"""The scaling policy on real workloads (the simulator half of ``make bench``).
+"""Benchmarks of the scaling policy: ``make bench`` runs both.
 
-Every SWF trace in the traces directory is simulated under each policy
-(static, powersave, legacy, dcaas) and one table of cost and wait is
-printed, with the targets of the issue checked. By default only the first
-days of each trace (--days), whole traces with --full. The decision time
-of ``policy.decide`` is measured by hack/bench_policy.py.
+``--decide``: the decision time of ``policy.decide`` on 100,000 pending
+jobs and 2,000 nodes (wall-clock and CPU time per call; on a busy 2-core
+machine the wall time also counts waiting for a core, so read the CPU
+time there; target: under 0.5 s).
+
+Otherwise, the policy on real workloads: every SWF trace in the traces
+directory is simulated under each policy (static, powersave, legacy,
+dcaas, dcaas-cloud) and one table of cost and wait is printed, with the
+targets of the issue checked. By default only the first days of each trace
+(--days), whole traces with --full.
 
 Prints numbers (wall and CPU time); asserts nothing about time. See
 docs/simulation.md.
 
+    python tools/bench.py --decide               # decide() time
     python tools/bench.py                        # 14-day slices
     python tools/bench.py --full --workers 2 --write docs/sim --plots
     python tools/bench.py --trace Atlas --policies dcaas --full --set timers.idle_timeout=900
@@ -38,6 +44,102 @@ def _import_paths() -> None:
                 f"or link {built}/ansible_collections/dcaas/cluster to {REPO}"
             )
         sys.path.insert(0, built)
+
+
+# The world the decision time is measured on: four resources (a tenant's
+# own pool, a GPU partition), a mix of job shapes and node states.
+_DECIDE_RESOURCES = [
+    {"name": "small", "flavor": "s", "image": "w", "cores": 8, "memory_mb": 32000, "max": 1500},
+    {"name": "big", "flavor": "b", "image": "w", "cores": 32, "memory_mb": 128000, "max": 500},
+    {
+        "name": "chem",
+        "flavor": "s",
+        "image": "w",
+        "cores": 16,
+        "memory_mb": 64000,
+        "max": 300,
+        "accounts": ["chem"],
+        "priority": 10,
+    },
+    {
+        "name": "gpu",
+        "flavor": "g",
+        "image": "w",
+        "cores": 16,
+        "memory_mb": 64000,
+        "max": 100,
+        "partitions": ["gpu"],
+        "features": ["gpu"],
+    },
+]
+
+
+def _decide_world(n_jobs: int, n_nodes: int, seed: int):
+    """(config, observed) of the decide() benchmark, the same for a seed."""
+    import random
+
+    from ansible_collections.dcaas.cluster.plugins.module_utils import config as cfgmod
+    from ansible_collections.dcaas.cluster.plugins.module_utils import model as m
+
+    rng = random.Random(seed)
+    cfg = cfgmod.parse({"cluster": "bench", "resources": _DECIDE_RESOURCES, "limits": {"max_launches_per_cycle": 100}})
+    jobs = tuple(
+        m.Job(
+            id=str(i),
+            state="pending",
+            cores=rng.choice([1, 1, 2, 4, 8, 16, 48]),
+            memory_mb=rng.choice([0, 1000, 4000, 16000]),
+            nodes=rng.choice([1, 1, 1, 2, 4, 16]),
+            account=rng.choice([None, "chem", "phys"]),
+            partitions=rng.choice([("batch",), ("batch",), ("gpu",)]),
+            eligible=rng.random() > 0.05,
+        )
+        for i in range(n_jobs)
+    )
+    names = ["small"] * 1300 + ["big"] * 400 + ["chem"] * 250 + ["gpu"] * 50
+    states = [m.NodeState.BUSY] * 6 + [m.NodeState.IDLE, m.NodeState.STARTING, m.NodeState.DRAINING]
+    nodes = []
+    for i in range(n_nodes):
+        res = cfg.resource(names[i % len(names)])
+        state = rng.choice(states)
+        busy = state is m.NodeState.BUSY
+        nodes.append(
+            m.Node(
+                f"n{i}",
+                res.name,
+                state,
+                f"i{i}",
+                rng.random() * 1000,
+                res.cores,
+                res.memory_mb,
+                cores_alloc=res.cores if busy else 0,
+                jobs=("x",) if busy else (),
+                in_wlm=True,
+                drained_by_us=state is m.NodeState.DRAINING,
+            )
+        )
+    return cfg, m.Observed(jobs=jobs, nodes=tuple(nodes))
+
+
+def _bench_decide(n_jobs: int, n_nodes: int, repeat: int, seed: int) -> None:
+    import statistics
+
+    from ansible_collections.dcaas.cluster.plugins.module_utils.model import Timers
+    from ansible_collections.dcaas.cluster.plugins.module_utils.policy import decide
+
+    cfg, observed = _decide_world(n_jobs, n_nodes, seed)
+    wall, cpu = [], []
+    plan = None
+    for _run in range(repeat):
+        t_wall, t_cpu = time.perf_counter(), time.process_time()
+        plan = decide(observed, cfg, 1_000_000.0, Timers())
+        wall.append(time.perf_counter() - t_wall)
+        cpu.append(time.process_time() - t_cpu)
+    launches = sum(x.count for x in plan.launches)
+    print(f"policy.decide: {n_jobs} pending jobs, {n_nodes} nodes, {len(cfg.resources)} resources")
+    print(f"  wall  median {statistics.median(wall):.3f} s  max {max(wall):.3f} s")
+    print(f"  cpu   median {statistics.median(cpu):.3f} s  max {max(cpu):.3f} s   (target < 0.5 s)")
+    print(f"  plan: launch {launches}, {len(plan.actions)} node actions, {len(plan.unfit)} unfit jobs")
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -78,13 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n", maxsplit=1)[0], formatter_class=argparse.RawTextHelpFormatter
     )
+    p.add_argument("--decide", action="store_true", help="time policy.decide instead of simulating traces")
+    p.add_argument("--jobs", type=int, default=100_000, help="--decide: pending jobs")
+    p.add_argument("--nodes", type=int, default=2_000, help="--decide: nodes")
+    p.add_argument("--repeat", type=int, default=5, help="--decide: calls timed")
     p.add_argument("--traces-dir", default=experiment.DEFAULT_TRACES)
     p.add_argument("--trace", action="append", default=[], help="only traces whose name contains this")
     p.add_argument("--policies", default=",".join(experiment.ORDER), help="comma-separated, in table order")
     p.add_argument("--full", action="store_true", help="whole traces instead of the first --days")
     p.add_argument("--days", type=float, default=14.0, help="slice: first days of each trace (default 14)")
     p.add_argument("--max-jobs", type=int, default=None, help="slice: at most this many jobs per trace")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="default 0 (1 with --decide)")
     p.add_argument("--boot-delay", type=float, default=60.0, help="seconds from launch to a usable node")
     p.add_argument("--boot-jitter", type=float, default=20.0, help="uniform +- seconds around --boot-delay")
     p.add_argument("--failure-rate", type=float, default=0.02, help="share of launches that fail to boot")
@@ -106,11 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plots", action="store_true", help="with --write: also PNG plots (matplotlib)")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = p.parse_args(argv)
+    if args.decide:
+        _bench_decide(args.jobs, args.nodes, args.repeat, 1 if args.seed is None else args.seed)
+        return 0
+    if args.seed is None:
+        args.seed = 0
     args.policies = [x for x in args.policies.split(",") if x]
-    known = (*experiment.ORDER, *experiment.PROTOTYPES)
     for name in args.policies:
-        if name not in known:
-            p.error(f"unknown policy {name!r}; choose from {', '.join(known)} (prototypes: tools/sim/prototypes.py)")
+        if name not in experiment.ORDER:
+            p.error(f"unknown policy {name!r}; choose from {', '.join(experiment.ORDER)}")
 
     paths = experiment.find_traces(args.traces_dir)
     if args.trace:

@@ -41,7 +41,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
 from ansible_collections.dcaas.cluster.plugins.module_utils.errors import clip, describe
 from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine, explain
-from ansible_collections.dcaas.cluster.plugins.module_utils.policy import next_due
+from ansible_collections.dcaas.cluster.plugins.module_utils.policy import next_due, next_pass_at
 from ansible_collections.dcaas.cluster.plugins.module_utils.redact import config_secrets
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability
 
@@ -299,17 +299,6 @@ def wait_for_work(
         if now_pending - seen:
             return "new_jobs", now_pending
         seen = now_pending
-
-
-def next_pass_at(started: float, interval: float, watch: float, due: float = float("inf")) -> float:
-    """When the pass after one that started at ``started`` is due: after
-    ``interval``, or earlier when a clock of the plan runs out (``due``,
-    policy.next_due), but no sooner than the watch's next look; with the
-    watch off, only after the interval."""
-    until = started + interval
-    if watch > 0:
-        until = min(until, max(due, started + watch))
-    return until
 
 
 def _no_watch() -> None:

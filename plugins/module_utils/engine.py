@@ -24,7 +24,6 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     LABEL_RESOURCE,
     LABEL_ROLE,
     ROLE_WORKER,
-    Backoff,
     Controls,
     Headroom,
     Instance,
@@ -39,7 +38,11 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     WlmState,
 )
 from ansible_collections.dcaas.cluster.plugins.module_utils.observe import merge
-from ansible_collections.dcaas.cluster.plugins.module_utils.policy import decide
+from ansible_collections.dcaas.cluster.plugins.module_utils.policy import (
+    backoff_after_failure,
+    backoff_failed_boots,
+    decide,
+)
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError, Runner
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
 from ansible_collections.dcaas.cluster.plugins.module_utils.userdata import render as render_user_data
@@ -75,39 +78,6 @@ def make_provider_for(provider: str, cluster: str, options: dict | None, resourc
 
 def make_provider(config: Config) -> CloudProvider:
     return make_provider_for(config.provider, config.cluster, config.provider_options, config.resources)
-
-
-def backoff_after_failure(timers: Timers, resource: str, error: str, now: float, config: Config) -> Timers:
-    prev = timers.backoff.get(resource)
-    failures = (prev.failures if prev else 0) + 1
-    delay = min(config.timers.backoff_initial * 2 ** (failures - 1), config.timers.backoff_max)
-    backoff = dict(timers.backoff)
-    backoff[resource] = Backoff(until=now + delay, failures=failures, last_error=error[:300])
-    return replace(timers, backoff=backoff)
-
-
-def backoff_failed_boots(config: Config, observed: Observed, timers: Timers, now: float) -> Timers:
-    """An instance that failed to boot (NoValidHost, zone full, quota hit
-    after the API accepted it) counts as a failed launch of its resource,
-    so its replacement goes to the next resource or zone, not into the
-    same wall. The failed instance itself is deleted by the same pass.
-
-    Several instances of one resource failing in the same pass count as
-    one failure: the back-off doubles per pass that meets failures, not
-    per instance, so a burst of boot errors does not shut a resource
-    out for the maximum back-off at once. (The simulator calls this too.)"""
-    failed: dict[str, list[Node]] = {}
-    down = NodeState.DOWN  # a local: this runs over every node, every pass
-    for node in [n for n in observed.nodes if n.state is down]:
-        if not node.in_wlm and config.resource(node.resource):
-            failed.setdefault(node.resource, []).append(node)
-    for resource, nodes in sorted(failed.items()):
-        first = nodes[0]
-        why = f"instance {first.name} failed: {first.reason or 'unknown fault'}"
-        if len(nodes) > 1:
-            why += f" (and {len(nodes) - 1} more in this pass)"
-        timers = backoff_after_failure(timers, resource, why, now, config)
-    return timers
 
 
 @dataclass

@@ -9,7 +9,6 @@ from tools.sim import swf
 from tools.sim.core import CloudModel, Simulation
 from tools.sim.metrics import RunResult, summarize
 from tools.sim.policies import POLICIES, Legacy
-from tools.sim.prototypes import PROTOTYPES
 from tools.sim.workload import Workload, from_trace
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -30,11 +29,8 @@ def load(path: str, max_days: float | None = None, max_jobs: int | None = None) 
 
 
 def make_controller(name: str, every_cycle: bool = False, dcaas_config: dict | None = None):
-    if name in PROTOTYPES:
-        return PROTOTYPES[name]()
     if name not in POLICIES:
-        known = ", ".join([*POLICIES, *PROTOTYPES])
-        raise ValueError(f"unknown policy {name!r}; choose from {known}")
+        raise ValueError(f"unknown policy {name!r}; choose from {', '.join(POLICIES)}")
     if name in ("dcaas", "dcaas-cloud"):
         return POLICIES[name](dcaas_config, every_cycle=every_cycle)
     if name == "legacy":

@@ -30,8 +30,6 @@ import time
 from dataclasses import replace
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, parse
-from ansible_collections.dcaas.cluster.plugins.module_utils.daemon import next_pass_at
-from ansible_collections.dcaas.cluster.plugins.module_utils.engine import backoff_failed_boots
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Headroom,
     Job,
@@ -40,7 +38,12 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     Observed,
     Timers,
 )
-from ansible_collections.dcaas.cluster.plugins.module_utils.policy import decide, next_due
+from ansible_collections.dcaas.cluster.plugins.module_utils.policy import (
+    backoff_failed_boots,
+    decide,
+    next_due,
+    next_pass_at,
+)
 from tools.sim.core import Controller, Simulation
 from tools.sim.scheduler import DRAINING, FAILED, OFF, STARTING, UP, SimJob, SimNode
 
