@@ -498,7 +498,7 @@ def _joined(observed: Observed, timers: Timers, now: float) -> dict[str, float]:
 def _with_vanished(observed: Observed, timers: Timers) -> Observed:
     """A worker that joined the WLM and is no longer in its node list,
     though the engine did not remove it, makes the node list one not to
-    trust: without this, a list cut short in both squeue and sinfo (they
+    trust: without this, a list cut short in both the job and the node answer (they
     then agree) would make a busy worker look like one that never joined,
     to be replaced after boot_timeout. The engine is in protected mode
     until the WLM lists the node again or its instance is gone (an admin

@@ -179,7 +179,7 @@ def _tenant_key(tenant: str | None) -> str:
 
 
 def _seed_archive(instance_id: str, hostname: str, user_data: str) -> bytes:
-    """A tar of the NoCloud seed. user-data is 0600: it may hold the munge key."""
+    """A tar of the NoCloud seed. user-data is 0600: it may hold a WLM secret."""
     # instance-id changes per container, so cloud-init runs its per-instance
     # steps even in an image committed from a node that already booted once.
     meta = f"instance-id: {instance_id}\nlocal-hostname: {hostname}\n"

@@ -94,12 +94,19 @@ def decide(
         controls = replace(controls, held_nodes=controls.held_nodes | {n.name for n in observed.nodes})
         notes.append("protected mode, nothing drained or deleted: " + "; ".join(observed.contradictions))
     plan = make(observed, config, now, timers, controls)
-    busy = _busy_targets(plan, observed)
-    if busy:
-        # A node record that does not show the job a running job record
-        # places there (a partial answer): hold it and plan again.
-        notes.append(f"node(s) {', '.join(sorted(busy))} kept: a running job names them")
+    busy: set[str] = set()
+    # A node record that does not show the job a running job record places
+    # there (a partial answer): hold it and plan again. The new plan may
+    # pick another such node in its place (a surplus drained elsewhere), so
+    # until none is left; each round holds one more node at least.
+    found = _busy_targets(plan, observed)
+    while found - busy:
+        busy |= found
         plan = make(observed, config, now, timers, replace(controls, held_nodes=controls.held_nodes | busy))
+        found = _busy_targets(plan, observed)
+    busy |= found
+    if busy:
+        notes.append(f"node(s) {', '.join(sorted(busy))} kept: a running job names them")
     kept = tuple(
         a for a in plan.actions if a.action not in _DESTRUCTIVE or not (observed.contradictions or a.node in busy)
     )

@@ -333,6 +333,20 @@ def test_a_node_a_running_job_names_is_kept_even_when_its_record_does_not_show_i
     assert any("a running job names them" in n for n in plan.notes)
 
 
+def test_a_replan_that_picks_another_node_a_running_job_names_keeps_that_one_too():
+    # Found by Hypothesis: three idle nodes past idle_timeout, min 1, so two
+    # are surplus; the node records show no job, but running jobs name a1
+    # and a3. Holding the first node picked used to let the replan drain
+    # the other one instead.
+    config = cfg(res("a", max=4, min=1), idle_timeout=300)
+    idle = [node(f"a{i}", "a", state=S.IDLE) for i in (1, 2, 3)]
+    timers = Timers(idle_since={n.name: T0 - 400 for n in idle})
+    hidden = [job(f"h{i}", state="running", node_names=(f"a{i}",)) for i in (1, 3)]
+    plan = plan_for(observed(hidden, idle), config, timers=timers)
+    assert not [a for a in acts(plan) if a[1] in ("a1", "a3")]
+    assert ("drain", "a2") in acts(plan)  # the free node still goes
+
+
 def test_protected_mode_holds_every_node_and_still_launches_for_the_queue():
     idle = node("a", created=0.0)
     down = node("b", state=S.DOWN, in_wlm=False)
