@@ -77,6 +77,8 @@ _JOB_LETTERS = frozenset("dEhqrRsStTwz")
 _QUEUE_LETTERS = frozenset("aAcCdDEosSu")
 _CLOSED = frozenset("CdDsS")  # takes no new jobs
 
+# Per-slot requests read as a job's memory unless wlm.options.memory_complexes says otherwise.
+MEMORY_COMPLEXES = ("h_vmem", "mem_free")
 # Resource names of the complexes that time-limit a job.
 _TIME_COMPLEXES = frozenset({"h_rt", "s_rt"})
 # Complexes that pin a job to named hosts: new workers get new names.
@@ -275,7 +277,7 @@ class GridEngineManager(WorkloadManager):
         "cell": {"type": "str", "default": "default"},
         "root": {"type": "path", "default": "/var/lib/gridengine"},
         "parallel_environments": {"type": "list", "elements": "str", "default": []},
-        "memory_complexes": {"type": "list", "elements": "str", "default": ["h_vmem", "mem_free"]},
+        "memory_complexes": {"type": "list", "elements": "str", "default": list(MEMORY_COMPLEXES)},
         "worker_complexes": {"type": "list", "elements": "str", "default": []},
     }
 
@@ -392,7 +394,7 @@ class GridEngineManager(WorkloadManager):
     def _requests(self, rec: _Record) -> tuple[int | None, int, list[str]]:
         """(walltime s, memory MB per slot, notes on requests no new worker can meet)."""
         walltime, memory, notes = None, 0, []
-        memory_names = set(self.options.get("memory_complexes") or ())
+        memory_names = set(self.options.get("memory_complexes", MEMORY_COMPLEXES) or ())
         offered = set(self.options.get("worker_complexes") or ())
         for name, value in rec.values("hard_request").items():
             try:
