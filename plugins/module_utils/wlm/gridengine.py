@@ -87,6 +87,7 @@ _HOST_COMPLEXES = frozenset({"hostname", "h"})
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DIGITS_RE = re.compile(r"[0-9]{1,19}")
 _TASK_RE = re.compile(r"[0-9]{1,10}")
+_LOAD_RE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9})?")
 _MEMORY_RE = re.compile(r"([0-9]{1,15}(?:\.[0-9]{1,9})?)([kKmMgGtT]?)")
 _TIME_RE = re.compile(r"(?:([0-9]{1,9}):)?(?:([0-9]{1,9}):)?([0-9]{1,12})")
 _MB = {"": 1 / 2**20, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
@@ -156,13 +157,14 @@ class _Record:
             raise self.error(f"has {len(found)} <{tag}> elements, expected at most one")
         return found[0] if found else None
 
-    def text(self, tag: str, required: bool = False) -> str | None:
+    def text(self, tag: str, required: bool = False, blank: bool = True) -> str | None:
+        """The child's text; None when it is missing, or blank and ``blank`` allows that."""
         child = self._one(tag)
         if child is not None and len(child):
             raise self.error(f"<{tag}> holds elements where text belongs")
         text = (child.text or "").strip() if child is not None else ""
-        if not text and required:
-            raise self.error(f"has no <{tag}> (got {_show(None if child is None else child.text)})")
+        if not text and (required or (child is not None and not blank)):
+            raise self.error(f"has no <{tag}> value (got {_show(None if child is None else child.text)})")
         return text or None
 
     def number(self, tag: str, required: bool = False) -> int | None:
@@ -178,7 +180,7 @@ class _Record:
         out: dict[str, str] = {}
         for child in self.el.findall(tag):
             name = child.get(key)
-            if not name or name in out or len(child):
+            if not name or not _NAME_RE.match(name) or name in out or len(child):
                 raise self.error(f"has a <{tag}> that cannot be read ({key}={_show(name)})")
             out[name] = (child.text or "").strip()
         return out
@@ -236,7 +238,8 @@ def _queue_host(rec: _Record) -> tuple[str, str]:
 
 
 def _task_ids(rec: _Record, running: bool) -> list[str]:
-    spec = rec.text("tasks")
+    # qstat prints <tasks> for array tasks only: an empty one is no answer of its.
+    spec = rec.text("tasks", blank=False)
     if spec is None:
         return []
     if running:
@@ -353,14 +356,12 @@ class GridEngineManager(WorkloadManager):
         partitions, features, queue_note = self._queues(rec)
         if queue_note:
             notes.append(queue_note)
-        submit = rec.text("JB_submission_time")
+        submit = rec.text("JB_submission_time", blank=False)
         try:
             submit_time = _iso_time(submit) if submit else None
-            start = rec.text("JAT_start_time")
-            if start:
-                _iso_time(start)
         except ValueError:
-            raise rec.error(f"has a time that is not YYYY-MM-DDTHH:MM:SS: {_show(submit or start)}") from None
+            raise rec.error(f"field <JB_submission_time> is not YYYY-MM-DDTHH:MM:SS: {_show(submit)}") from None
+        project = rec.text("JB_project")
         job = Job(
             id=str(number),
             state=state,
@@ -369,7 +370,8 @@ class GridEngineManager(WorkloadManager):
             nodes=nodes,
             walltime_s=walltime,
             partitions=partitions,
-            account=rec.text("JB_project"),
+            # -ext prints NA for a job without a project; NONE is no project name either.
+            account=None if project in (None, "NA", "NONE") else project,
             features=features,
             user=rec.text("JB_owner"),
             submit_time=submit_time,
@@ -464,9 +466,11 @@ class GridEngineManager(WorkloadManager):
         hosts = {}
         for rec in _host_records(QHOST_QUEUES, with_queues):
             values = rec.values("hostvalue")
-            for key in ("num_proc", "load_avg"):
-                if key not in values:
-                    raise rec.error(f"has no hostvalue {key!r}")
+            # '-' until execd first reports, and again once it is unheard of.
+            for key, pattern in (("num_proc", _DIGITS_RE), ("load_avg", _LOAD_RE)):
+                value = values.get(key)
+                if value != "-" and not (value and pattern.fullmatch(value)):
+                    raise rec.error(f"hostvalue {key!r} is neither '-' nor a number: {_show(value)}")
             queues = {}
             for i, el in enumerate(rec.el.findall("queue")):
                 q = _Record(QHOST_QUEUES, f"{rec.where} queue[{i}]", el)

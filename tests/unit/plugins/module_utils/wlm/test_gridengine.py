@@ -400,6 +400,19 @@ JOB_ANSWERS = [
 ]
 # Fields that every record must have, and junk that no Grid Engine prints there.
 REQUIRED_JOB_FIELDS = ("JB_job_number", "state", "slots")
+# Fields read when present: junk there is refused too (dropping them is a valid, different answer).
+READ_JOB_FIELDS = ("tasks", "hard_request", "JB_submission_time")
+READ_COMPLEXES = ("h_vmem", "mem_free", "h_rt")  # other requests are echoed in a reason, not read
+
+
+def _required(record: ET.Element, field: ET.Element) -> bool:
+    if record.tag == "job_list":
+        return field.tag in REQUIRED_JOB_FIELDS or (field.tag == "queue_name" and record.get("state") == "running")
+    if record.tag == "host":
+        return field.get("name") in ("num_proc", "load_avg")
+    return field.get("name") in ("slots", "slots_used", "state_string")
+
+
 JUNK = ["", "-1", "1.5", "abc", "9" * 25, "\uff11", "r?", "qw x", "<", "&amp;", " "]
 
 
@@ -411,24 +424,17 @@ def _mutations(text: str, data: st.DataObject) -> str:
         at = data.draw(st.integers(0, len(text)))
         return text[:at] + data.draw(st.sampled_from(["<", "&", "</job_list>", "<x>", "\x00", "]]>", "<?"])) + text[at:]
     root = ET.fromstring(text)
-    records = [el for el in root.iter() if el.tag in ("job_list", "queue")]
+    records = [el for el in root.iter() if el.tag in ("job_list", "queue", "host") and el.get("name") != "global"]
     record = data.draw(st.sampled_from(records))
-    if record.tag == "job_list":
-        fields = [
-            c
-            for c in record
-            if c.tag in REQUIRED_JOB_FIELDS or (c.tag == "queue_name" and record.get("state") == "running")
-        ]
-    else:
-        fields = [c for c in record if c.get("name") in ("slots", "slots_used", "state_string")]
-    field = data.draw(st.sampled_from(fields))
+    required = [c for c in record if _required(record, c)]
+    read = [c for c in record if c.tag in READ_JOB_FIELDS and c.get("name", "h_vmem") in READ_COMPLEXES]
+    field = data.draw(st.sampled_from(required + read if kind == "junk" else required))
     if kind == "drop":
         record.remove(field)
     else:
-        junk = data.draw(st.sampled_from(JUNK))
-        if field.get("name") == "state_string" and junk == "":
-            junk = "?"
-        field.text = junk
+        # 1.5 (bytes) is a memory value Grid Engine accepts: junk only where it is read as a count.
+        junk = data.draw(st.sampled_from(JUNK if field in required else [j for j in JUNK if j != "1.5"]))
+        field.text = "?" if field.get("name") == "state_string" and not junk.strip() else junk
     return "<?xml version='1.0'?>\n" + ET.tostring(root, encoding="unicode")
 
 
