@@ -310,7 +310,10 @@ class GridEngineManager(WorkloadManager):
         """
         root = _parse(QSTAT, self.runner.run(list(QSTAT)), "job_info")
         records = _job_lists(QSTAT, root)
-        rules = self._allocation_rules({pe for state, rec in records if state == "pending" for pe in _pe_of(rec)})
+        offered = set(self._pes())
+        rules = self._allocation_rules(
+            {pe for state, rec in records if state == "pending" for pe in _pe_of(rec) if pe in offered}
+        )
         running: list[Job] = []
         pending: list[Job] = []
         for state, rec in records:
@@ -340,7 +343,11 @@ class GridEngineManager(WorkloadManager):
         walltime, memory_per_slot, notes = self._requests(rec)
         pe = _pe_of(rec)
         cores, nodes = max(slots, 1), 1
-        if pe:
+        if pe and not running and pe[0] not in self._pes():
+            notes.append(
+                f"asks for PE {pe[0]}, which the dcaas queues do not offer (wlm.options.parallel_environments)"
+            )
+        elif pe:
             rule = rules.get(pe[0])
             # A running job (no rule read) holds its slots already: its hosts come from qhost -j.
             if rule is None or rule == "$pe_slots":
@@ -403,14 +410,15 @@ class GridEngineManager(WorkloadManager):
                 if name in memory_names:
                     memory = max(memory, memory_mb(value))
                 elif name in _TIME_COMPLEXES:
-                    walltime = min(walltime or math.inf, seconds(value))
+                    limit = seconds(value)
+                    walltime = limit if walltime is None else min(walltime, limit)
             except ValueError as exc:
                 raise rec.error(f"request {name}={_show(value)} {exc}") from None
             if name in _HOST_COMPLEXES:
                 notes.append(f"needs the named host {_show(value)}")
             elif name not in memory_names | _TIME_COMPLEXES | offered:
                 notes.append(f"requests complex {name}={_show(value)}, which dcaas workers are not known to offer")
-        return (int(walltime) if walltime is not None else None), memory, notes
+        return walltime, memory, notes
 
     def _queues(self, rec: _Record) -> tuple[tuple[str, ...], frozenset[str], str | None]:
         """A hard queue request: (queue names, the feature of the one dcaas resource it names, note)."""

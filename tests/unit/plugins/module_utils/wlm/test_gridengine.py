@@ -132,10 +132,13 @@ def test_parallel_jobs_take_hosts_from_the_allocation_rule(rule, slots, cores, n
         .replace("<slots>2</slots>", f"<slots>{slots}</slots>")
     )
     pe = fixture("qconf_sp_mpi.txt").replace("$round_robin", rule)
-    job = by_id(manager({QSTAT: text, ("qconf", "-sp", "mpi"): pe}).jobs())["8"]
+    answers = {QSTAT: text, ("qconf", "-sp", "mpi"): pe}
+    job = by_id(manager(answers, {"parallel_environments": ["mpi"]}).jobs())["8"]
     assert (job.cores, job.nodes, job.eligible) == (cores, nodes, eligible)
     if not eligible:
         assert "allocation_rule $round_robin" in job.reason
+    elsewhere = by_id(manager(answers).jobs())["8"]  # a PE no dcaas queue lists: no worker could run it
+    assert not elsewhere.eligible and "PE mpi, which the dcaas queues do not offer" in elsewhere.reason
 
 
 def test_pending_ids() -> None:
