@@ -145,6 +145,8 @@ def test_pending_ids() -> None:
     ge = manager({QSTAT_PENDING: "qstat_u_all_r_s_p.xml"})
     assert ge.pending_ids() == frozenset({"13.2,3", "14"})
     assert ge.runner.calls == [list(QSTAT_PENDING)]
+    with pytest.raises(CommandError, match="not whole XML"):
+        manager({QSTAT_PENDING: fixture("qstat_u_all_r_s_p.xml")[:200]}).pending_ids()
 
 
 def test_values() -> None:
