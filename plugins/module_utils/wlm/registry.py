@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import Runner
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability, WorkloadManager
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.gridengine import GridEngineManager
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.slurm import SlurmManager
 
-ADAPTERS: dict[str, type[WorkloadManager]] = {cls.name: cls for cls in (SlurmManager,)}
+ADAPTERS: dict[str, type[WorkloadManager]] = {cls.name: cls for cls in (SlurmManager, GridEngineManager)}
 # Names the schema has reserved for adapters still to come: a config naming
 # one is told so, not that the name is unknown.
 PLANNED = ("gridengine", "torque")

@@ -19,7 +19,7 @@ def test_every_adapter_declares_itself() -> None:
 
 
 def test_unknown_and_planned_names_are_errors_naming_the_field() -> None:
-    with pytest.raises(ValueError, match=r"^wlm.type: unknown workload manager 'pbs'; use one of slurm"):
+    with pytest.raises(ValueError, match=r"^wlm.type: unknown workload manager 'pbs'; use one of gridengine, slurm"):
         registry.adapter("pbs")
     for name in registry.PLANNED:
         if name not in registry.ADAPTERS:
