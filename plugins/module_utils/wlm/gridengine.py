@@ -27,7 +27,7 @@ PEs named in ``wlm.options.parallel_environments``, and, for a resource that
 lists accounts, ``projects`` = those accounts (Grid Engine projects, ``qsub
 -P``). Tenant queues get lower sequence numbers than shared ones, so with
 the scheduler's ``queue_sort_method seqno`` a tenant's jobs fill its own pool
-first and overflow into the shared pool. ``register`` creates what is
+first and overflow into the shared pool. ``admit`` creates what is
 missing and adds a worker; see docs/gridengine.md.
 
 An answer that cannot be read whole is refused with CommandError naming the
@@ -274,7 +274,7 @@ class GridEngineManager(WorkloadManager):
     # No cloud nodes: Grid Engine has no power saving. No features: a job
     # chooses a resource through its queue (qsub -q <cluster>_<resource>.q).
     # Grid Engine resolves host names on each contact: no address updates.
-    capabilities = frozenset({Capability.PENDING_WATCH})
+    capabilities = frozenset({Capability.PENDING_WATCH, Capability.ADMITS})
     OPTION_SPEC = {
         "qmaster": {"type": "str"},
         "cell": {"type": "str", "default": "default"},
@@ -584,16 +584,20 @@ class GridEngineManager(WorkloadManager):
                 return
             raise
 
-    def register(self, resource: Resource, node: str) -> None:
+    def admit(self, resource: Resource, node: str, address: str) -> None:
         """Add ``node`` as an execution host of ``resource`` (its host group, hence its queue).
 
-        Not part of WorkloadManager yet: the engine must call it once the
-        instance exists and its name resolves on the qmaster (qmaster caches
-        a failed lookup). An execd that started earlier retries and is
-        accepted about a second later. Creates the resource's project(s),
-        host group and queue when missing. Repeating it is harmless.
+        The engine asks on every pass until qhost lists the host
+        (Capability.ADMITS). Nothing is done while the name does not resolve
+        on the qmaster's host yet: qmaster caches a failed lookup, so adding
+        the host early would keep it out. An execd that started earlier
+        retries and is accepted about a second later. Creates the
+        resource's project(s), host group and queue when missing. Repeating
+        it is harmless.
         """
         _check_name(node)
+        if not self.runner.run(["getent", "hosts", node], check=False).strip():
+            return  # not yet: the next pass asks again
         self._ensure_resource(resource)
         try:
             self._qconf_file("-Ae", _exec_host_config(node))

