@@ -107,12 +107,16 @@ CONFIG = {
 }
 
 
-@pytest.fixture
-def world(tmp_path):
+def make_world(tmp_path, wlm):
     cfg = parse({**CONFIG, "state_file": str(tmp_path / "state.json")})
-    wlm, cloud = FakeWlm(), FakeCloud()
+    cloud = FakeCloud()
     engine = Engine(cfg, wlm, cloud, StateStore(cfg.state_file), clock=lambda: NOW)
     return engine, wlm, cloud
+
+
+@pytest.fixture
+def world(tmp_path):
+    return make_world(tmp_path, FakeWlm())
 
 
 # --- cloud nodes (wlm.nodes: cloud) -------------------------------------------
@@ -504,10 +508,7 @@ class AdmittingWlm(FakeWlm):
 
 @pytest.fixture
 def admit_world(tmp_path):
-    cfg = parse({**CONFIG, "state_file": str(tmp_path / "state.json")})
-    wlm, cloud = AdmittingWlm(), FakeCloud()
-    engine = Engine(cfg, wlm, cloud, StateStore(cfg.state_file), clock=lambda: NOW)
-    return engine, wlm, cloud
+    return make_world(tmp_path, AdmittingWlm())
 
 
 def test_a_started_worker_the_wlm_does_not_list_is_admitted_once_it_has_an_address(admit_world):
