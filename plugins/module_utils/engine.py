@@ -151,6 +151,9 @@ class Engine:
         self.store = store or StateStore(config.state_file)
         self.clock = clock
         self.log = log
+        # The state file's problems last pass logged: a daemon logs each once
+        # (and when it clears), not at every pass until an admin acts.
+        self._state_warnings: frozenset[str] = frozenset()
 
     # --- observe ---------------------------------------------------------
     def observe(self) -> Observed:
@@ -179,8 +182,7 @@ class Engine:
         with contextlib.nullcontext() if check_mode else self.store.lock():
             timers, stored, warnings = self.store.load()
             controls = controls or stored
-            for w in warnings:
-                self.log("state_warning", message=w)
+            self._log_state_warnings(warnings)
             now = self.clock()
             observed = _with_vanished(self.observe(), timers)
             self._check_homes(observed, timers)
@@ -421,6 +423,16 @@ class Engine:
             return
         result.done.append({"action": "delete_instance", "node": node.name, "reason": why})
         self.log("delete_instance", node=node.name, resource=node.resource, reason=why)
+
+    def _log_state_warnings(self, warnings: list[str]) -> None:
+        """Log what is new since the last pass, and what cleared. The result
+        still carries every warning at every pass (status API, scale)."""
+        for w in warnings:
+            if w not in self._state_warnings:
+                self.log("state_warning", message=w)
+        for w in sorted(self._state_warnings.difference(warnings)):
+            self.log("state_warning_cleared", message=w)
+        self._state_warnings = frozenset(warnings)
 
     def _check_homes(self, observed: Observed, timers: Timers) -> None:
         """Refuse a config that dropped a resource whose instances the cloud
