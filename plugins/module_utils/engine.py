@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from ansible_collections.dcaas.cluster.plugins.module_utils import naming
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, CloudProvider, LaunchSpec
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
-from ansible_collections.dcaas.cluster.plugins.module_utils.errors import describe
+from ansible_collections.dcaas.cluster.plugins.module_utils.errors import clip, describe
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     LABEL_CLUSTER,
     LABEL_RESOURCE,
@@ -50,6 +51,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.wlm import registry
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability, WorkloadManager
 
 LogFn = Callable[..., None]
+LISTED_HOMES = 5  # lost resources named in the refusal
 
 
 def _no_log(event: str, **fields) -> None:
@@ -446,14 +448,19 @@ class Engine:
             if self.config.resource(name) is None and name not in listed
         }
         if lost:
-            where = "; ".join(
-                f"resource {name!r} in project {project or 'default'!r}" for name, project in sorted(lost.items())
-            )
+            # Keys are names of at most 255 characters (Timers.from_dict), but
+            # a file can hold any number: name a few.
+            named = sorted(lost.items())[:LISTED_HOMES]
+            more = f" and {len(lost) - len(named)} more" if len(lost) > len(named) else ""
+            where = "; ".join(f"resource {name!r} in project {project or 'default'!r}" for name, project in named)
+            keys = ", ".join(json.dumps(name) for name, _project in named)
             raise CloudError(
                 "config",
-                f"the configuration no longer has {where}, whose instances the cloud no longer lists here: they "
-                "would be left running. Put the resource back with max: 0 until its nodes are gone, or add the "
-                "project to cloud.options.tenants so that the engine finds and retires them",
+                f"the configuration no longer has {where}{more}, whose instances the cloud no longer lists here: "
+                "they would be left running. Put the resource back with max: 0 until its nodes are gone, or add "
+                "the project to cloud.options.tenants so that the engine finds and retires them. Only if you know "
+                "they are gone already: stop the engine (systemctl stop dcaas-engine), delete "
+                f"{keys}{more} from timers.homes in the state file {clip(self.store.path)}, and start it again",
             )
 
     def _cloud_node_warnings(self, observed: Observed) -> list[str]:
