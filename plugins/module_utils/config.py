@@ -49,9 +49,13 @@ def _seconds(default: int, low: int, high: int) -> dict:
 
 def _listen_problem(value: str) -> str | None:
     try:
-        listen_address(value)
+        port = listen_address(value)[1]
     except ValueError as exc:
         return f"{shown(value)}: {exc}"
+    if port == 0:
+        # The socket layer reads port 0 as "any free port": the API would move
+        # at every restart and nobody would be told where. Only tests want that.
+        return f"{shown(value)}: port 0 would listen on another free port at every start; give a fixed port, e.g. 8655"
     return None
 
 
@@ -176,7 +180,12 @@ def with_state_file(cfg: Config, path: Any) -> Config:
 
 
 def listen_address(text: str) -> tuple[str, int]:
-    """(host, port) of a status_listen value ("[::1]:8655": host "::1"); ValueError says what is wrong."""
+    """(host, port) of a status_listen value ("[::1]:8655": host "::1"); ValueError says what is wrong.
+
+    The one parser of status_listen, for the loader and the daemon. Port 0
+    parses (the daemon then listens on any free port, which its tests use);
+    the loader refuses it for an admin's config (_listen_problem).
+    """
     if text.startswith("["):
         host, sep, port = text[1:].partition("]:")
         if not sep:
@@ -198,7 +207,7 @@ def listen_address(text: str) -> tuple[str, int]:
             len(host) > 253 or not HOSTNAME_RE.fullmatch(host) or host.rsplit(".", 1)[-1].isdigit()
         ):
             raise ValueError(f"{shown(host)} is neither an IP address nor a host name")
-    if not re.fullmatch(r"[0-9]{1,5}", port) or not 1 <= int(port) <= 65535:
+    if not re.fullmatch(r"[0-9]{1,5}", port) or int(port) > 65535:
         raise ValueError(f"port {shown(port)} is not a number from 1 to 65535")
     return host, int(port)
 

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, is_loopback
+from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config, is_loopback, listen_address
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
 from ansible_collections.dcaas.cluster.plugins.module_utils.errors import clip, describe
 from ansible_collections.dcaas.cluster.plugins.module_utils.frontend import build_engine, explain
@@ -183,16 +183,11 @@ def read_status_token(path: str) -> str:
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
-    """(host, port) of status_listen: HOST:PORT, [IPv6]:PORT or :PORT (loopback)."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not (port.isascii() and port.isdigit() and len(port) <= 5) or int(port) > 65535:
-        raise DaemonError(
-            f"status_listen {clip(listen)!r}: expected HOST:PORT with a port from 0 to 65535, "
-            "for example 127.0.0.1:8655"
-        )
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host or "127.0.0.1", int(port)
+    """(host, port) of status_listen, read by the config loader's own parser; DaemonError says what is wrong."""
+    try:
+        return listen_address(listen)
+    except ValueError as exc:
+        raise DaemonError(f"status_listen {clip(listen)!r}: {exc}") from None
 
 
 def bearer_matches(header: str | None, token: str) -> bool:

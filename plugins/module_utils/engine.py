@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from ansible_collections.dcaas.cluster.plugins.module_utils import naming
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import CloudError, CloudProvider, LaunchSpec
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import Config
-from ansible_collections.dcaas.cluster.plugins.module_utils.errors import describe
+from ansible_collections.dcaas.cluster.plugins.module_utils.errors import clip, describe
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import (
     LABEL_CLUSTER,
     LABEL_RESOURCE,
@@ -50,6 +51,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.wlm import registry
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability, WorkloadManager
 
 LogFn = Callable[..., None]
+LISTED_HOMES = 5  # lost resources named in the refusal
 
 
 def _no_log(event: str, **fields) -> None:
@@ -151,6 +153,9 @@ class Engine:
         self.store = store or StateStore(config.state_file)
         self.clock = clock
         self.log = log
+        # The state file's problems last pass logged: a daemon logs each once
+        # (and when it clears), not at every pass until an admin acts.
+        self._state_warnings: frozenset[str] = frozenset()
 
     # --- observe ---------------------------------------------------------
     def observe(self) -> Observed:
@@ -179,8 +184,7 @@ class Engine:
         with contextlib.nullcontext() if check_mode else self.store.lock():
             timers, stored, warnings = self.store.load()
             controls = controls or stored
-            for w in warnings:
-                self.log("state_warning", message=w)
+            self._log_state_warnings(warnings)
             now = self.clock()
             observed = _with_vanished(self.observe(), timers)
             self._check_homes(observed, timers)
@@ -422,6 +426,16 @@ class Engine:
         result.done.append({"action": "delete_instance", "node": node.name, "reason": why})
         self.log("delete_instance", node=node.name, resource=node.resource, reason=why)
 
+    def _log_state_warnings(self, warnings: list[str]) -> None:
+        """Log what is new since the last pass, and what cleared. The result
+        still carries every warning at every pass (status API, scale)."""
+        for w in warnings:
+            if w not in self._state_warnings:
+                self.log("state_warning", message=w)
+        for w in sorted(self._state_warnings.difference(warnings)):
+            self.log("state_warning_cleared", message=w)
+        self._state_warnings = frozenset(warnings)
+
     def _check_homes(self, observed: Observed, timers: Timers) -> None:
         """Refuse a config that dropped a resource whose instances the cloud
         no longer lists: the engine would never see them again. (A resource
@@ -434,14 +448,19 @@ class Engine:
             if self.config.resource(name) is None and name not in listed
         }
         if lost:
-            where = "; ".join(
-                f"resource {name!r} in project {project or 'default'!r}" for name, project in sorted(lost.items())
-            )
+            # Keys are names of at most 255 characters (Timers.from_dict), but
+            # a file can hold any number: name a few.
+            named = sorted(lost.items())[:LISTED_HOMES]
+            more = f" and {len(lost) - len(named)} more" if len(lost) > len(named) else ""
+            where = "; ".join(f"resource {name!r} in project {project or 'default'!r}" for name, project in named)
+            keys = ", ".join(json.dumps(name) for name, _project in named)
             raise CloudError(
                 "config",
-                f"the configuration no longer has {where}, whose instances the cloud no longer lists here: they "
-                "would be left running. Put the resource back with max: 0 until its nodes are gone, or add the "
-                "project to cloud.options.tenants so that the engine finds and retires them",
+                f"the configuration no longer has {where}{more}, whose instances the cloud no longer lists here: "
+                "they would be left running. Put the resource back with max: 0 until its nodes are gone, or add "
+                "the project to cloud.options.tenants so that the engine finds and retires them. Only if you know "
+                "they are gone already: stop the engine (systemctl stop dcaas-engine), delete "
+                f"{keys}{more} from timers.homes in the state file {clip(self.store.path)}, and start it again",
             )
 
     def _cloud_node_warnings(self, observed: Observed) -> list[str]:

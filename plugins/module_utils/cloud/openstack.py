@@ -52,6 +52,7 @@ MISSING_LIBRARY = (
     "(pip install openstacksdk, or the python3-openstacksdk package)"
 )
 DEFAULT_TIMEOUT = 30.0
+PROBE_TIMEOUT = 5.0  # seconds: asking again why an endpoint failed discovery
 
 _TEXT = {"type": "text"}
 _NAMES = {"type": "list", "elements": "text"}
@@ -130,6 +131,40 @@ def fault_kind(fault: str | None) -> str:
         if any(needle in text for needle in needles):
             return kind
     return "transient"
+
+
+def _unreachable(message: str, timeout: float) -> str | None:
+    """Why the first URL in ``message`` cannot be reached (refused, timed
+    out, unknown name, reset, an HTTP 5xx/408/429), or None when it answers
+    otherwise (a 404, a TLS handshake that fails: misconfigured)
+    or names no URL."""
+    import requests  # keystoneauth's HTTP library: there with the SDK, and it takes the same proxies
+
+    found = re.search(r"https?://[^\s,]+", message)
+    if found is None:
+        return None
+    url = found.group(0).rstrip(".:;)'\"")
+    try:
+        # Nothing but a GET without credentials goes out: whether the server
+        # is there is all it asks, so it need not trust its certificate.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            answer = requests.get(url, timeout=min(timeout, PROBE_TIMEOUT), verify=False, allow_redirects=False)
+    except requests.exceptions.SSLError:
+        return None
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        # The socket's own error, under requests' and urllib3's wrappers.
+        cause: BaseException | None = exc
+        while cause is not None and type(cause).__module__ not in ("builtins", "socket"):
+            cause = cause.__cause__ or cause.__context__
+        if not isinstance(cause, OSError):
+            return type(exc).__name__
+        return f"{type(cause).__name__}: {cause.strerror}" if cause.strerror else type(cause).__name__
+    except (requests.exceptions.RequestException, ValueError):
+        return None
+    answer.close()
+    status = answer.status_code
+    return f"HTTP {status}" if status >= 500 or status in (408, 429) else None
 
 
 def _created(value: Any) -> float:
@@ -336,13 +371,13 @@ class OpenStackProvider(CloudProvider):
         except CloudError:
             raise
         except Exception as exc:
-            kind, detail = self._classify(exc)
+            kind, detail = self._classify(exc, self.timeout)
             if kind is None:
                 raise
             raise CloudError(kind, self._redact(f"{what}: {detail}")) from None
 
     @staticmethod
-    def _classify(exc: BaseException) -> tuple[str | None, str]:
+    def _classify(exc: BaseException, timeout: float) -> tuple[str | None, str]:
         try:
             from keystoneauth1 import exceptions as ksa
             from openstack import exceptions as sdk
@@ -372,6 +407,12 @@ class OpenStackProvider(CloudProvider):
             if isinstance(cause, (ksa.ConnectionError, ksa.RetriableConnectionFailure, ConnectionError, TimeoutError)):
                 return "transient", f"cannot reach the API: {detail}"
             cause = cause.__cause__ or cause.__context__
+        if isinstance(exc, ksa.DiscoveryFailure):
+            # keystoneauth drops the error behind a failed version discovery
+            # ("the service is unavailable or misconfigured"): ask once more.
+            why = _unreachable(detail, timeout)
+            if why:
+                return "transient", f"cannot reach the API ({why}): {detail}"
         if isinstance(exc, (ksa.EndpointNotFound, sdk.EndpointNotFound)):
             return "config", f"no compute endpoint in the service catalog ({detail})"
         if isinstance(exc, (sdk.ConfigException, ksa.AuthPluginException, ksa.DiscoveryFailure)):

@@ -21,6 +21,7 @@ from test_engine import CONFIG, NOW, FakeCloud, FakeWlm
 from ansible_collections.dcaas.cluster.plugins.module_utils import daemon
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import parse
 from ansible_collections.dcaas.cluster.plugins.module_utils.engine import Engine
+from ansible_collections.dcaas.cluster.plugins.module_utils.model import Job
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
 from ansible_collections.dcaas.cluster.plugins.module_utils.state import StateStore
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability
@@ -275,3 +276,38 @@ def test_the_pending_watch_asks_only_an_adapter_that_declares_it(tmp_path, daemo
     wlm = wlm_class()
     daemon_with(cfg, ScriptedEngine(cfg, [], wlm=wlm), max_passes=1)
     assert wlm.probes == probes  # the look just before the pass
+
+
+def test_an_unreadable_state_file_is_logged_once_per_problem_and_every_pass_refuses(
+    tmp_path, daemon_with, monkeypatch, capsys
+):
+    cfg = config(tmp_path, interval=1, watch=0)
+    state = Path(cfg.state_file)
+    # What the file holds at each pass: one problem three times, another, then a good file.
+    contents = ["{", "{", "{", "[]", json.dumps({"version": 1, "controls": {"auto": True}})]
+    engine = ScriptedEngine(cfg, [])
+    engine.real.log = daemon.log
+    engine.wlm.job_list = [Job("1", "pending")]
+    statuses = []
+
+    def before_pass():
+        if engine.passes:
+            statuses.append(get_status(daemon_with.servers[0], cfg))
+        state.write_text(contents[engine.passes])
+
+    engine.before_pass = before_pass
+    time = VirtualTime()
+    monkeypatch.setattr(daemon, "time", time)
+    daemon_with(cfg, engine, stop=time.stop, max_passes=len(contents))
+    logged = [(r["event"], r["message"]) for r in log_records(capsys) if r["event"].startswith("state_warning")]
+    assert [event for event, _message in logged] == [
+        "state_warning",  # "{" at pass 1, not again at passes 2 and 3
+        "state_warning",  # "[]" at pass 4
+        "state_warning_cleared",  # ... and "{" is gone
+        "state_warning_cleared",  # pass 5: "[]" is gone too
+    ]
+    assert "Expecting property name" in logged[0][1] and "a JSON list" in logged[1][1]
+    assert logged[2][1] == logged[0][1] and logged[3][1] == logged[1][1]
+    # Every unreadable pass still refuses to act and says so.
+    assert all(any("auto off and frozen" in w for w in s["result"]["warnings"]) for s in statuses)
+    assert len(statuses) == 4 and len(engine.real.cloud.created) == 1  # only pass 5 launched

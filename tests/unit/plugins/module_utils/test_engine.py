@@ -8,7 +8,10 @@ against real daemons in tests/integration and the provider tests.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -479,6 +482,36 @@ def test_dropping_a_resource_whose_instances_the_cloud_no_longer_lists_is_refuse
     # Where the instance is still listed, the policy retires it as usual.
     result = Engine(only_a, wlm, cloud, StateStore(state), clock=lambda: NOW).run_once()
     assert [(d["action"], d["node"]) for d in result.done] == [("drain", "t-b-1")]
+
+
+def test_the_homes_refusal_says_how_to_forget_instances_known_gone_and_doing_so_clears_it(tmp_path):
+    state = str(tmp_path / "state.json")
+    StateStore(state).save(Timers(homes={"a": "", "b": "physics"}), Controls())
+    only_a = parse({**CONFIG, "resources": [CONFIG["resources"][0]], "state_file": state})
+    engine = Engine(only_a, FakeWlm(), FakeCloud(), StateStore(state), clock=lambda: NOW)
+    with pytest.raises(CloudError) as refused:
+        engine.run_once()
+    # Follow the message to the letter: the file and the key it names.
+    match = re.search(
+        r'delete ("[^"]*") from timers\.homes in the state file (\S+), and start it again$', str(refused.value)
+    )
+    assert match and match.group(2) == state
+    data = json.loads(Path(state).read_text())
+    del data["timers"]["homes"][json.loads(match.group(1))]
+    Path(state).write_text(json.dumps(data))
+    assert not engine.run_once().errors
+    assert StateStore(state).load()[0].homes == {}  # "a" has no instance either: nothing to remember
+
+
+def test_the_homes_refusal_names_a_few_of_many_lost_resources(tmp_path):
+    state = str(tmp_path / "state.json")
+    StateStore(state).save(Timers(homes={f"gone{i:02}": "p" * 255 for i in range(40)}), Controls())
+    engine = Engine(parse({**CONFIG, "state_file": state}), FakeWlm(), FakeCloud(), StateStore(state))
+    with pytest.raises(CloudError) as refused:
+        engine.run_once()
+    message = str(refused.value)
+    assert "'gone04'" in message and "gone05" not in message and message.count("and 35 more") == 2
+    assert len(message) < 3000
 
 
 def test_a_new_instance_under_a_joined_name_is_one_that_has_not_joined_yet(world):
