@@ -7,6 +7,8 @@
 #   localhost/dcaas/slurm-worker:bookworm  slurmd + cloud-init  (images/slurm-worker)
 #   localhost/dcaas/head-packages:bookworm    } base + the packages the roles install,
 #   localhost/dcaas/worker-packages:bookworm  } unconfigured (images/packages)
+#   localhost/dcaas/head-packages-gridengine:bookworm    } the same for Grid Engine;
+#   localhost/dcaas/worker-packages-gridengine:bookworm  } only when named
 #
 # Idempotent: every image carries the label dcaas.build-hash, a hash of its
 # build inputs and of its parent's hash, and is skipped when an image with
@@ -15,7 +17,9 @@
 # bootstrap Debian again.
 #
 # Usage: hack/build-images.sh [--force] [image ...]
-#        (image: base, slurm-head, slurm-worker, head-packages, worker-packages)
+#        (image: base, slurm-head, slurm-worker, head-packages, worker-packages,
+#        head-packages-gridengine, worker-packages-gridengine; without a name,
+#        the first five: the Grid Engine images are built for what names them)
 # Environment: DCAAS_DEBIAN_MIRROR, DCAAS_DEBIAN_SECURITY_MIRROR (default: this host's apt
 #              sources), DCAAS_CACHE_DIR (default /var/cache/dcaas).
 set -euo pipefail
@@ -38,8 +42,9 @@ for arg in "$@"; do
   case $arg in
     --force) force=1 ;;
     base | slurm-head | slurm-worker | head-packages | worker-packages) targets+=("$arg") ;;
+    head-packages-gridengine | worker-packages-gridengine) targets+=("$arg") ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown argument '$arg'; known images: base, slurm-head, slurm-worker, head-packages, worker-packages" ;;
+    *) die "unknown argument '$arg'; known images: base, slurm-head, slurm-worker, head-packages, worker-packages, head-packages-gridengine, worker-packages-gridengine" ;;
   esac
 done
 ((${#targets[@]})) || targets=(base slurm-head slurm-worker head-packages worker-packages)
@@ -202,17 +207,24 @@ for item in wanted:
 print(" ".join(names))
 PY
 }
-common_vars=(common:slurm/main.yml:_common_wlm_packages common:Debian.yml:_common_chrony_packages
-  ldap_client:Debian.yml:_ldap_client_packages)
-if want head-packages; then
-  pkgs=$(role_packages "${common_vars[@]}" head_node:slurm/Debian.yml:_head_node_packages \
-    ldap_server:Debian.yml:_ldap_server_packages dynamic_cluster:Debian.yml:_dynamic_cluster_os_packages)
-  context=packages build_image head-packages "$base_hash" --build-arg "PACKAGES=$pkgs"
-fi
-if want worker-packages; then
-  pkgs=$(role_packages "${common_vars[@]}" worker:slurm/Debian.yml:_worker_wlm_packages \
-    worker:main.yml:_worker_cloud_init_packages)
-  context=packages build_image worker-packages "$base_hash" --build-arg "PACKAGES=$pkgs"
-fi
+# One pair of package images per workload manager, from that WLM's lists;
+# Slurm's keep their names (head-packages, worker-packages).
+build_packages() {
+  local wlm=$1 suffix=$2 pkgs common_vars
+  common_vars=(common:"$wlm"/main.yml:_common_wlm_packages common:Debian.yml:_common_chrony_packages
+    ldap_client:Debian.yml:_ldap_client_packages)
+  if want "head-packages$suffix"; then
+    pkgs=$(role_packages "${common_vars[@]}" head_node:"$wlm"/Debian.yml:_head_node_packages \
+      ldap_server:Debian.yml:_ldap_server_packages dynamic_cluster:Debian.yml:_dynamic_cluster_os_packages)
+    context=packages build_image "head-packages$suffix" "$base_hash" --build-arg "PACKAGES=$pkgs"
+  fi
+  if want "worker-packages$suffix"; then
+    pkgs=$(role_packages "${common_vars[@]}" worker:"$wlm"/Debian.yml:_worker_wlm_packages \
+      worker:main.yml:_worker_cloud_init_packages)
+    context=packages build_image "worker-packages$suffix" "$base_hash" --build-arg "PACKAGES=$pkgs"
+  fi
+}
+build_packages slurm ""
+build_packages gridengine -gridengine
 
 log "done in $((SECONDS - start_all)) s"

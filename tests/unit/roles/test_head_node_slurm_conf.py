@@ -158,7 +158,11 @@ def run_playbook(tmp_path, hosts: dict[str, dict], tasks: list[dict]) -> dict[st
     (tmp_path / "play.yml").write_text(json.dumps(play), encoding="utf-8")
     result = run_ansible("ansible-playbook", "-i", str(tmp_path / "inventory.yml"), str(tmp_path / "play.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
-    printed = re.findall(r"ok: \[([\w-]+)\] => .*?\b(CONFS|ACCEPTED|REFUSED) ([A-Za-z0-9+/=]+)", result.stdout, re.S)
+    # Within one host's result: the lazy match must not run on into the next
+    # result line (a loop's "ok: [host] => (item=...)" prints no tag).
+    printed = re.findall(
+        r"ok: \[([\w-]+)\] => (?:(?!\n\S).)*?\b(CONFS|ACCEPTED|REFUSED) ([A-Za-z0-9+/=]+)", result.stdout, re.S
+    )
     return {name: (tag, base64.b64decode(data).decode("utf-8")) for name, tag, data in printed}
 
 
