@@ -66,9 +66,9 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.options import shown
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.gridengine import (
     GridEngineConfigError,
     GridEngineManager,
-    _config_fields,
-    _exec_host_config,
-    _project_config,
+    config_fields,
+    exec_host_config,
+    project_config,
 )
 
 # The kinds, in the order that lets each refer to the ones before it, with
@@ -175,7 +175,7 @@ def gridengine_objects(
     projects = sorted({account for res in cfg.resources for account in res.accounts})
     holders = []
     try:
-        objects += [_object("project", p, _project_config(p)) for p in projects]
+        objects += [_object("project", p, project_config(p)) for p in projects]
         # A multi-host PE job spans the hosts of one resource: the slots per
         # host are a worker's cores when every resource has the same number,
         # else all of a job's slots go on one host.
@@ -189,7 +189,7 @@ def gridengine_objects(
             group = manager.host_group(res.name)
             if placeholders:
                 holders.append({"name": host, "address": f"{_PLACEHOLDER_NET}{index + 1}"})
-                objects.append(_object("exechost", host, _exec_host_config(host)))
+                objects.append(_object("exechost", host, exec_host_config(host)))
             members = host if placeholders else "NONE"
             objects.append(_object("hostgroup", group, _text({"group_name": group, "hostlist": members})))
         drained = manager.drained_group
@@ -208,7 +208,7 @@ def gridengine_host_objects(name: Any, hostgroup: Any) -> list[dict]:
     if name.startswith(_PLACEHOLDER_PREFIX):
         raise AnsibleFilterError(f"name: {shown(name)} is the name of a placeholder ({_PLACEHOLDER_PREFIX}<resource>)")
     return [
-        _object("exechost", name, _exec_host_config(name)),
+        _object("exechost", name, exec_host_config(name)),
         _object("hostgroup", hostgroup, _text({"group_name": hostgroup, "hostlist": name})),
     ]
 
@@ -262,8 +262,8 @@ def gridengine_changes(results: Any) -> list[dict]:
             raise AnsibleFilterError(
                 f"qconf {obj['show']} {obj['name']} failed: {shown(result.get('stderr') or result.get('msg'))}"
             )
-        have = _config_fields(result["stdout"])
-        want = _config_fields(obj["config"])
+        have = config_fields(result["stdout"])
+        want = config_fields(obj["config"])
         merged = dict(have)
         for name in obj["own"]:
             if name in _UNION_KEYS.get(obj["kind"], ()):

@@ -328,7 +328,7 @@ class GridEngineManager(WorkloadManager):
             argv = ("qconf", "-sp", pe)
             if not _NAME_RE.match(pe):
                 raise CommandError(QSTAT, 0, "", f"a job asks for PE {_show(pe)}, which is not a PE name")
-            fields = _config_fields(self.runner.run(list(argv)))
+            fields = config_fields(self.runner.run(list(argv)))
             rule = fields.get("allocation_rule")
             if not rule:
                 raise CommandError(argv, 0, "", f"the PE has no allocation_rule (keys: {_show(sorted(fields))})")
@@ -527,7 +527,7 @@ class GridEngineManager(WorkloadManager):
             if "does not exist" in (exc.stdout + exc.stderr).lower():
                 return set()
             raise
-        fields = _config_fields(text)
+        fields = config_fields(text)
         if fields.get("group_name") != self.drained_group or "hostlist" not in fields:
             raise CommandError(argv, 0, "", f"is not the host group's definition: {_show(text)}")
         return {h for h in fields["hostlist"].split() if h != "NONE"}
@@ -600,7 +600,7 @@ class GridEngineManager(WorkloadManager):
             return  # not yet: the next pass asks again
         self._ensure_resource(resource)
         try:
-            self._qconf_file("-Ae", _exec_host_config(node))
+            self._qconf_file("-Ae", exec_host_config(node))
         except CommandError as exc:
             if "already exist" not in (exc.stdout + exc.stderr).lower():
                 raise
@@ -611,7 +611,7 @@ class GridEngineManager(WorkloadManager):
             have = set(self.runner.run(["qconf", "-sprjl"], check=False).split())
             for project in resource.accounts:
                 if project not in have:
-                    self._qconf_file("-Aprj", _project_config(project))
+                    self._qconf_file("-Aprj", project_config(project))
         groups = set(self.runner.run(["qconf", "-shgrpl"], check=False).split())
         for group in (self.host_group(resource.name), self.drained_group):
             if group not in groups:
@@ -762,7 +762,7 @@ def _host_state(
     return (BUSY if busy else IDLE), None
 
 
-def _config_fields(text: str) -> dict[str, str]:
+def config_fields(text: str) -> dict[str, str]:
     """``key value`` lines of qconf's show output, ``\\``-continued lines joined."""
     fields: dict[str, str] = {}
     key = None
@@ -780,14 +780,14 @@ def _config_fields(text: str) -> dict[str, str]:
     return {k: " ".join(v.replace(",", " ").split()) if k == "hostlist" else v for k, v in fields.items()}
 
 
-def _exec_host_config(node: str) -> str:
+def exec_host_config(node: str) -> str:
     return (
         f"hostname {node}\nload_scaling NONE\ncomplex_values NONE\nuser_lists NONE\nxuser_lists NONE\n"
         "projects NONE\nxprojects NONE\nusage_scaling NONE\nreport_variables NONE\n"
     )
 
 
-def _project_config(name: str) -> str:
+def project_config(name: str) -> str:
     if not _NAME_RE.match(name):
         raise GridEngineConfigError(f"account {_show(name)} is not a Grid Engine project name")
     return f"name {name}\noticket 0\nfshare 0\nacl NONE\nxacl NONE\n"
