@@ -48,10 +48,10 @@ from dataclasses import replace
 from ansible_collections.dcaas.cluster.plugins.module_utils import naming
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import Job, Resource, WlmNode
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
-from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability, WorkloadManager
 
 # Grid Engine prints array task lists in Slurm's syntax (1-3:1, 2,3): one reader for both.
-from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.slurm import array_tasks
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.arrays import array_tasks
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability, WorkloadManager
 
 QSTAT = ("qstat", "-xml", "-u", "*", "-r", "-ext")
 QSTAT_PENDING = ("qstat", "-xml", "-u", "*", "-s", "p")

@@ -29,7 +29,6 @@ docs/images.md for what Slurm 22.05 does with dynamic nodes.
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 import re
 import reprlib
@@ -42,6 +41,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils import naming
 from ansible_collections.dcaas.cluster.plugins.module_utils.hostlist import HostlistError, expand
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import Job, Resource, WlmNode, WlmState
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.arrays import array_tasks
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.base import Capability, WorkloadManager
 
 SQUEUE = ("squeue", "--json")
@@ -311,37 +311,6 @@ def parse_constraint(constraint: str | None) -> tuple[frozenset[str], str | None
 
 # Tasks of one pending array record reported one by one; Slurm allows arrays
 # of millions, and no scaling decision needs more than this many.
-MAX_ARRAY_TASKS = 10_000
-
-
-def array_tasks(spec: str | None) -> list[str]:
-    """Task ids of a pending array record: '1-5,7,10-20:5%2' -> ['1', ..., '20'] (the %limit is dropped).
-
-    At most MAX_ARRAY_TASKS, in the order listed. ValueError for a list
-    that is not Slurm's.
-    """
-    text = _text(spec)
-    if not text:
-        return []
-    text = text.split("%", 1)[0]
-    tasks: list[str] = []
-    for part in text.split(","):
-        # Slurm's task ids are 32-bit: ten digits, which also keeps int() cheap.
-        m = re.fullmatch(r"([0-9]{1,10})(?:-([0-9]{1,10})(?::([0-9]{1,10}))?)?", part.strip())
-        if not m:
-            raise ValueError(f"array task list {_show(spec)}: cannot read {_show(part)}")
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) else lo
-        step = int(m.group(3)) if m.group(3) else 1
-        if hi < lo or step < 1:
-            raise ValueError(f"array task list {_show(spec)}: {_show(part)} is an empty range")
-        room = MAX_ARRAY_TASKS - len(tasks)
-        if room <= 0:
-            break
-        tasks.extend(str(n) for n in itertools.islice(range(lo, hi + 1, step), room))
-    return tasks
-
-
 def eligibility(reason: str | None) -> tuple[bool, str | None]:
     """Whether more nodes could let a pending job with this Slurm reason start, and a note if unsure."""
     reason = reason or "None"

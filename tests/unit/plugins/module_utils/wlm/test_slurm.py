@@ -17,10 +17,10 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.model import Resourc
 from ansible_collections.dcaas.cluster.plugins.module_utils.naming import DRAIN_REASON_PREFIX
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError, Runner
 from ansible_collections.dcaas.cluster.plugins.module_utils.userdata import render
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.arrays import array_tasks
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.slurm import (
     SlurmConfigError,
     SlurmManager,
-    array_tasks,
     eligibility,
     node_state,
     parse_constraint,

@@ -25,11 +25,10 @@ from hypothesis import strategies as st
 from ansible_collections.dcaas.cluster.plugins.module_utils.hostlist import compress, expand, sort_key
 from ansible_collections.dcaas.cluster.plugins.module_utils.model import WlmNode
 from ansible_collections.dcaas.cluster.plugins.module_utils.runner import CommandError, Runner
+from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.arrays import MAX_ARRAY_TASKS, array_tasks
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.slurm import (
-    MAX_ARRAY_TASKS,
     RUNNING_STATES,
     SlurmManager,
-    array_tasks,
     node_state,
 )
 
