@@ -17,7 +17,7 @@ from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.base import Cl
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.local import LocalProvider
 from ansible_collections.dcaas.cluster.plugins.module_utils.cloud.openstack import OpenStackProvider
 from ansible_collections.dcaas.cluster.plugins.module_utils.config import ConfigError, parse, validated
-from ansible_collections.dcaas.cluster.plugins.module_utils.options import check, check_fields
+from ansible_collections.dcaas.cluster.plugins.module_utils.options import check, check_fields, join
 from ansible_collections.dcaas.cluster.plugins.module_utils.wlm.registry import adapter
 
 fuzz = settings(max_examples=int(os.environ.get("DCAAS_FUZZ_EXAMPLES", "150")), deadline=None)
@@ -168,7 +168,8 @@ def test_any_input_gives_problems_that_name_their_field_and_no_exception(data):
         assert isinstance(error, str) and error.startswith("opts") and len(error) < 1000, error
     for key in data:
         if key not in SPEC:
-            assert any(e.startswith(f"opts.{key}: unknown field") or f"[{key!a}]" in e for e in errors), errors
+            # A key that is not a plain name is shown cut, as every echoed value is.
+            assert any(e.startswith(f"{join('opts', key)}: unknown field") for e in errors), errors
 
 
 @fuzz
